@@ -1,0 +1,6 @@
+"""``python -m vidssl`` (what ``torchrun -m vidssl`` runs)."""
+
+from vidssl.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

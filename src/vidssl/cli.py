@@ -1,0 +1,68 @@
+"""The ``vidssl`` command line.
+
+Each command group lives in ``vidssl.commands.<group>`` and exposes ``register(subparsers)``;
+this module only assembles them, so a command's options sit next to the code that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vidssl import __version__
+
+# Order here is the order of ``vidssl --help``.
+COMMAND_MODULES = (
+    "vidssl.commands.demo",
+    "vidssl.commands.data",
+    "vidssl.commands.synth",
+    "vidssl.commands.info",
+    "vidssl.commands.pretrain",
+    "vidssl.commands.view",
+    "vidssl.commands.evaluate",
+    "vidssl.commands.compare",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidssl",
+        description=(
+            "Self-supervised video representation learning: pretrain a 3D-CNN by predicting the "
+            "order and sampling rate of shuffled clip segments plus MoCo with shuffle "
+            "similarity; evaluate by fine-tuning, retrieval and linear probe. Run "
+            "'vidssl demo' for the whole pipeline on built-in synthetic data."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vidssl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from vidssl.config import ConfigError
+
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"vidssl: config error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"vidssl: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vidssl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

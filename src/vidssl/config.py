@@ -1,0 +1,446 @@
+"""Experiment configuration: typed dataclasses loaded from YAML with ``key=value`` overrides.
+
+Why dataclasses and not free dicts: every experiment in the paper's tables is a YAML file, and an
+ablation is a config, not a code fork. Typed sections let us reject unknown keys and impossible
+values *before* any training starts, with a message that names the offending key.
+
+A config file may ``include: other.yaml`` (a path relative to the including file) to start from
+another config and change a few keys; the include is merged first, then the file's own keys.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, has the wrong type, or holds an impossible value."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SyntheticConfig:
+    """The built-in "synthetic motion" dataset (see ``vidssl.data.synthetic``)."""
+
+    variant: str = "motion"  # motion (kinds of motion) | direction (direction pairs)
+    size: int = 64  # frame side in pixels (32 is a config away)
+    min_frames: int = 64
+    max_frames: int = 96
+    train_per_class: int = 40
+    test_per_class: int = 20
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    """Where videos come from and how a clip becomes a tensor."""
+
+    # synthetic | ucf101 | hmdb51 | kinetics400 | folder | unlabeled
+    dataset: str = "synthetic"
+    root: str = ""  # dataset root (videos or frame folders)
+    split: int = 1  # official split for UCF101 / HMDB51
+    split_dir: str = ""  # where split files live; default: inside root (see datasets.py)
+    train_list: str = ""  # folder layout: optional "relative/path label" list for train
+    test_list: str = ""  # folder layout: optional list for test
+    frame_pattern: str = ""  # frame-folder file pattern, "" = auto (img_00001.jpg, frame000001.jpg)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    # model input: "rgb" (the paper's) or "diff" (frame differences, see README)
+    input: str = "rgb"
+    resize: list[int] = field(default_factory=lambda: [128, 171])  # (H, W) before cropping
+    crop: int = 112
+    color_jitter: float = 0.4  # brightness/contrast/saturation strength; 0 disables
+    hflip: bool = True
+    num_workers: int = 2
+
+
+@dataclass
+class SamplerConfig:
+    """The pretext clip of DESIGN section 1."""
+
+    clip_len: int = 16  # T
+    n_segments: int = 3  # n, 2..5
+    min_len: int = 3
+    rate_min: int = 1
+    rate_max: int = 8
+    short_video: str = "loop"  # loop | pad: what a clip does when even rate 1 does not fit
+
+
+@dataclass
+class ModelConfig:
+    """Backbone and heads."""
+
+    backbone: str = "r3d"  # c3d | r3d | r2plus1d | s3dg | any registered name
+    width: float = 1.0  # channel multiplier (1/4 for CPU demos)
+    backbone_args: dict[str, Any] = field(default_factory=dict)  # extra kwargs to the builder
+    proj_dim: int = 0  # contrastive projection size d; 0 = multiple of n nearest to 128
+    proj_hidden: int = 0  # 0 = the backbone feature size (512 at width 1)
+    order_hidden: int = 512
+    dropout: float = 0.0
+    rate_mode: str = "regression"  # regression (MSE) | classification (CE over rate values)
+
+
+@dataclass
+class LossConfig:
+    """Objective ``L = l1 * order + l2 * rate + l3 * contrastive`` (DESIGN section 6)."""
+
+    method: str = "ours"  # ours | vcop | prp | pace | supervised
+    order: float = 1.0
+    rate: float = 0.3
+    contrastive: float = 1.0
+
+
+@dataclass
+class ContrastiveConfig:
+    """MoCo with shuffle similarity (DESIGN sections 3-4)."""
+
+    similarity: str = "shuffle"  # shuffle | cosine
+    matching: str = "greedy"  # greedy | optimal
+    temperature: float = 0.07
+    queue_size: int = 4096
+    momentum: float = 0.999
+    key_bn: str = "shuffle"  # shuffle | sync: how the key path keeps BN from leaking (DDP)
+
+
+@dataclass
+class ViewConfig:
+    """View synthesis (DESIGN section 5): training the module and using it for keys."""
+
+    checkpoint: str = ""  # trained view module; "" = keys are resampled clips only
+    p: float = 0.5  # probability that a key is the synthesized view
+    latent: int = 16  # generator channels at the bottleneck, per width unit
+    width: int = 16  # generator / flow-net base channels
+    kl: float = 1.0
+    infomax: float = 1.0
+    infomin: float = 1.0
+    extractor: str = "random"  # random | checkpoint path of a backbone snapshot
+    flow_lr: float = 1e-3
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"  # sgd | adamw
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "step"  # step | cosine | constant
+    milestones: list[int] = field(default_factory=lambda: [200])  # epochs, for "step"
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 300
+    batch_size: int = 16
+    steps_per_epoch: int = 0  # 0 = one pass over the dataset
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    out_dir: str = "runs/default"
+    log_every: int = 10
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    channels_last: bool = False
+    compile: bool = False
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+
+@dataclass
+class FinetuneConfig:
+    """Supervised fine-tuning for action recognition (DESIGN section 7)."""
+
+    epochs: int = 150
+    batch_size: int = 16
+    lr: float = 1e-3
+    optimizer: str = "sgd"
+    weight_decay: float = 5e-4
+    milestones: list[int] = field(default_factory=lambda: [100])
+    dropout: float = 0.5
+    clip_len: int = 16
+    clip_step: int = 1  # frame step inside a fine-tuning clip
+    test_clips: int = 10
+    freeze_backbone: bool = False
+
+
+@dataclass
+class EvalConfig:
+    """Retrieval, linear probe and feature extraction."""
+
+    clips: int = 10  # clips per video
+    clip_len: int = 16
+    clip_step: int = 1
+    level: str = "video"  # video | clip
+    feature: str = "pool"  # pool | conv5
+    topk: list[int] = field(default_factory=lambda: [1, 5, 10, 20, 50])
+    batch_size: int = 16
+    chunk_size: int = 4096
+
+
+@dataclass
+class Config:
+    """One experiment. Commands read the sections they need and ignore the rest."""
+
+    name: str = "experiment"
+    data: DataConfig = field(default_factory=DataConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    view: ViewConfig = field(default_factory=ViewConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def projection_dim(self) -> int:
+        """The contrastive feature size ``d``: explicit, or the multiple of n nearest to 128."""
+        if self.model.proj_dim:
+            return self.model.proj_dim
+        n = self.sampler.n_segments
+        return max(n, int(round(128 / n)) * n)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, overriding, validating
+# --------------------------------------------------------------------------------------------
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check/convert a YAML value to the annotated type, or raise naming ``key``."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of settings, got {value!r}")
+        return _build(hint, value, key)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)[:1] or (Any,)
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for k, v in values.items():
+        full = f"{prefix}.{k}" if prefix else k
+        if k not in names:
+            close = ", ".join(sorted(names))
+            raise ConfigError(f"unknown config key '{full}' (known here: {close})")
+        kwargs[k] = _coerce(v, hints[k], full)
+    obj = cls()
+    for k, v in kwargs.items():
+        if dataclasses.is_dataclass(hints[k]):
+            setattr(obj, k, v)
+        else:
+            setattr(obj, k, v)
+    return obj
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "backbone_args":
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path in seen:
+        raise ConfigError(f"config include loop through {path}")
+    with path.open() as fh:
+        try:
+            raw = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    include = raw.pop("include", None)
+    if include:
+        base = _read_yaml(path.parent / include, seen + (path,))
+        raw = _deep_merge(base, raw)
+    return raw
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (["a", "b", "c"], value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like section.key=value")
+    key, _, value = text.partition("=")
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override '{text}' has no key")
+    parsed = yaml.safe_load(value) if value.strip() else ""
+    return key.split("."), parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    raw = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override '{text}': '{part}' is not a section")
+            node = nxt
+        node[path[-1]] = value
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    cfg = _build(Config, raw)
+    validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (or the defaults), apply ``key=value`` overrides, validate."""
+    raw = _read_yaml(Path(path)) if path else {}
+    raw = apply_overrides(raw, list(overrides or []))
+    return config_from_dict(raw)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
+
+
+def validate(cfg: Config) -> None:
+    """Reject impossible settings early, naming the key (DESIGN: fail before training)."""
+    s = cfg.sampler
+    if not 2 <= s.n_segments <= 5:
+        raise ConfigError(f"sampler.n_segments must be in 2..5; got {s.n_segments}")
+    if s.min_len < 1:
+        raise ConfigError(f"sampler.min_len must be >= 1; got {s.min_len}")
+    if s.n_segments * s.min_len > s.clip_len:
+        raise ConfigError(
+            f"sampler.clip_len={s.clip_len} cannot hold n_segments={s.n_segments} segments "
+            f"of at least min_len={s.min_len} frames"
+        )
+    if not 1 <= s.rate_min <= s.rate_max:
+        raise ConfigError(
+            f"sampler.rate_min/rate_max must satisfy 1 <= rate_min <= rate_max; "
+            f"got {s.rate_min}, {s.rate_max}"
+        )
+    _choice("sampler.short_video", s.short_video, ("loop", "pad"))
+    _choice("data.input", cfg.data.input, ("rgb", "diff"))
+    _choice(
+        "data.dataset",
+        cfg.data.dataset,
+        ("synthetic", "ucf101", "hmdb51", "kinetics400", "folder", "unlabeled"),
+    )
+    _choice("data.synthetic.variant", cfg.data.synthetic.variant, ("motion", "direction"))
+    if len(cfg.data.resize) != 2 or min(cfg.data.resize) < 1:
+        raise ConfigError(f"data.resize must be [height, width]; got {cfg.data.resize}")
+    if cfg.data.crop > min(cfg.data.resize):
+        raise ConfigError(
+            f"data.crop={cfg.data.crop} is larger than data.resize={cfg.data.resize}"
+        )
+    if cfg.data.split not in (1, 2, 3):
+        raise ConfigError(f"data.split must be 1, 2 or 3; got {cfg.data.split}")
+    if cfg.model.width <= 0:
+        raise ConfigError(f"model.width must be > 0; got {cfg.model.width}")
+    _choice("model.rate_mode", cfg.model.rate_mode, ("regression", "classification"))
+    _choice("loss.method", cfg.loss.method, ("ours", "vcop", "prp", "pace", "supervised"))
+    for k in ("order", "rate", "contrastive"):
+        w = getattr(cfg.loss, k)
+        if w < 0 or not math.isfinite(w):
+            raise ConfigError(f"loss.{k} must be a finite weight >= 0; got {w}")
+    c = cfg.contrastive
+    _choice("contrastive.similarity", c.similarity, ("shuffle", "cosine"))
+    _choice("contrastive.matching", c.matching, ("greedy", "optimal"))
+    _choice("contrastive.key_bn", c.key_bn, ("shuffle", "sync"))
+    if c.temperature <= 0:
+        raise ConfigError(f"contrastive.temperature must be > 0; got {c.temperature}")
+    if not 0.0 <= c.momentum < 1.0:
+        raise ConfigError(f"contrastive.momentum must be in [0, 1); got {c.momentum}")
+    d = cfg.projection_dim()
+    if c.similarity == "shuffle" and d % s.n_segments:
+        raise ConfigError(
+            f"model.proj_dim={d} is not divisible by sampler.n_segments={s.n_segments}: "
+            "shuffle similarity splits the feature into n equal chunks"
+        )
+    if cfg.loss.contrastive > 0 and cfg.loss.method in ("ours", "pace"):
+        b = cfg.train.batch_size
+        if c.queue_size <= 0 or c.queue_size % b:
+            raise ConfigError(
+                f"contrastive.queue_size={c.queue_size} must be a positive multiple of "
+                f"train.batch_size={b}"
+            )
+    if not 0.0 <= cfg.view.p <= 1.0:
+        raise ConfigError(f"view.p must be in [0, 1]; got {cfg.view.p}")
+    _choice("optim.name", cfg.optim.name, ("sgd", "adamw"))
+    _choice("optim.schedule", cfg.optim.schedule, ("step", "cosine", "constant"))
+    if cfg.optim.lr <= 0:
+        raise ConfigError(f"optim.lr must be > 0; got {cfg.optim.lr}")
+    t = cfg.train
+    if t.epochs < 1:
+        raise ConfigError(f"train.epochs must be >= 1; got {t.epochs}")
+    if t.batch_size < 1:
+        raise ConfigError(f"train.batch_size must be >= 1; got {t.batch_size}")
+    _choice("train.precision", t.precision, ("fp32", "bf16", "fp16"))
+    e = cfg.eval
+    _choice("eval.level", e.level, ("video", "clip"))
+    _choice("eval.feature", e.feature, ("pool", "conv5"))
+    if e.clips < 1:
+        raise ConfigError(f"eval.clips must be >= 1; got {e.clips}")

@@ -1,0 +1,1 @@
+"""vidssl.models.backbones"""
