@@ -150,6 +150,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     out_dir: str = "runs/default"
     log_every: int = 10
+    eval_every: int = 10  # epochs between held-out pretext evaluations (and always the last)
+    checkpoint_every: int = 1  # epochs between checkpoints (and always the last / on Ctrl-C)
     precision: str = "fp32"  # fp32 | bf16 | fp16
     channels_last: bool = False
     compile: bool = False
