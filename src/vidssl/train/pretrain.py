@@ -1,0 +1,407 @@
+"""Self-supervised pretraining loop (``vidssl pretrain``).
+
+What makes it trustworthy rather than just a loop:
+- *Exact resume.* Every random choice is a function of (seed, epoch, sample index) or of the
+  torch RNG state saved in the checkpoint; the order of samples in an epoch comes from a sampler
+  seeded by (seed, epoch) that can start mid-epoch. Stopping after any step and resuming gives
+  the same weights, queue and optimizer state as an uninterrupted run.
+- *Nothing lost when killed.* Checkpoints are written atomically every ``train.checkpoint_every``
+  epochs, at the end, and on Ctrl-C / SIGTERM (at the step where the run stopped).
+- *Loud failure.* A NaN or infinite loss term stops the run naming the step and the term, and the
+  last good checkpoint stays in place (we never save a state that produced a non-finite loss).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from vidssl.config import Config, save_config
+from vidssl.train import distributed as dist_utils
+from vidssl.train.checkpoint import (
+    FORMAT,
+    checkpoint_config,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from vidssl.train.logger import MetricsLogger
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or infinite; the message names the step and the term."""
+
+
+# --------------------------------------------------------------------------------------------
+# Small shared pieces (also used by fine-tuning and the view-synthesis trainer)
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; an explicit CUDA request without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{name}' requested but CUDA is not available")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_optimizer(params: Any, cfg: Config) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+
+
+def lr_factor(cfg: Config, step: int, steps_per_epoch: int) -> float:
+    """Learning-rate multiplier at an optimizer step: warmup, then step / cosine / constant."""
+    o = cfg.optim
+    epoch = step / max(1, steps_per_epoch)
+    if o.warmup_epochs > 0 and epoch < o.warmup_epochs:
+        return (epoch + 1.0 / max(1, steps_per_epoch)) / o.warmup_epochs
+    if o.schedule == "step":
+        return o.gamma ** sum(1 for m in o.milestones if epoch >= m)
+    if o.schedule == "cosine":
+        total = cfg.train.epochs
+        t = min(1.0, (epoch - o.warmup_epochs) / max(1e-9, total - o.warmup_epochs))
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+    return 1.0
+
+
+def build_scheduler(opt: torch.optim.Optimizer, cfg: Config, steps_per_epoch: int):
+    """A per-step LambdaLR, so a mid-epoch resume lands on the same learning rate."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: lr_factor(cfg, step, steps_per_epoch)
+    )
+
+
+class EpochSampler(Sampler[int]):
+    """The sample order of one epoch, a function of (seed, epoch) only, startable mid-epoch.
+
+    With ``num_samples`` larger than the dataset the order cycles through fresh permutations, so
+    a fixed number of steps per epoch works on any dataset size. Under DDP each rank takes every
+    ``world_size``-th index of the same global order (disjoint shards, reshuffled per epoch).
+    """
+
+    def __init__(self, dataset_len: int, num_samples: int, seed: int, epoch: int,
+                 start: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        self.n = dataset_len
+        self.num_samples = num_samples
+        self.seed, self.epoch, self.start = seed, epoch, start
+        self.rank, self.world_size = rank, world_size
+
+    def global_order(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch, 7919])
+        total = self.num_samples * self.world_size
+        reps = -(-total // self.n)
+        return np.concatenate([rng.permutation(self.n) for _ in range(reps)])[:total]
+
+    def __iter__(self) -> Iterator[int]:
+        mine = self.global_order()[self.rank :: self.world_size]
+        return iter(mine[self.start :].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start
+
+
+class StopRequest:
+    """Ctrl-C / SIGTERM ask the loop to stop at the next step boundary, so the checkpoint it
+    writes is a consistent state (never half an optimizer step). A second Ctrl-C stops at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("vidssl: stopping after this step and writing a checkpoint "
+                   "(Ctrl-C again to stop now, without one)")
+
+    def __enter__(self) -> StopRequest:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread: signals stay as they are
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, prev in self._previous.items():
+            signal.signal(sig, prev)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised after the checkpoint of a stopped run is safely written."""
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    nb = device.type == "cuda"
+    return {k: (v.to(device, non_blocking=nb) if torch.is_tensor(v) else v)
+            for k, v in batch.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Pretraining
+# --------------------------------------------------------------------------------------------
+
+
+def build_pretext_dataset(cfg: Config, split: str, train: bool):
+    """The dataset the configured method trains on (ours, or a baseline's own sampler)."""
+    from vidssl.method.factory import build_pretext_dataset as build
+
+    return build(cfg, split=split, train=train)
+
+
+def build_model(cfg: Config) -> torch.nn.Module:
+    from vidssl.method.factory import build_pretext_model
+
+    return build_pretext_model(cfg)
+
+
+def steps_in_epoch(cfg: Config, dataset_len: int, world_size: int = 1) -> int:
+    if cfg.train.steps_per_epoch > 0:
+        return cfg.train.steps_per_epoch
+    steps = dataset_len // (cfg.train.batch_size * world_size)
+    if steps < 1:
+        raise ValueError(
+            f"the dataset has {dataset_len} videos, fewer than one batch of "
+            f"train.batch_size={cfg.train.batch_size} x {world_size} process(es); lower the "
+            "batch size or set train.steps_per_epoch"
+        )
+    return steps
+
+
+def make_loader(dataset: Any, cfg: Config, epoch: int, start_step: int, steps: int,
+                device: torch.device, rank: int = 0, world_size: int = 1) -> DataLoader:
+    b = cfg.train.batch_size
+    sampler = EpochSampler(len(dataset), steps * b, cfg.train.seed, epoch, start_step * b,
+                           rank, world_size)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    workers = cfg.data.num_workers
+    return DataLoader(
+        dataset,
+        batch_size=b,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        # our own generator: creating the loader must not consume the global torch RNG,
+        # or a resumed run would drift from an uninterrupted one
+        generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
+        persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None,
+    )
+
+
+def check_finite(metrics: dict[str, torch.Tensor], loss: torch.Tensor, step: int) -> None:
+    """Raise naming the first non-finite loss term (one device sync for all terms)."""
+    names = ["loss"] + [k for k in metrics if k.startswith("loss_")]
+    values = torch.stack([loss.detach().float().reshape(())] +
+                         [metrics[k].detach().float().reshape(()) for k in names[1:]])
+    finite = torch.isfinite(values)
+    if not bool(finite.all()):
+        bad = [n for n, ok, v in zip(names, finite.tolist(), values.tolist()) if not ok]
+        term = next((n for n in bad if n != "loss"), "loss")
+        raise NonFiniteLossError(
+            f"non-finite loss at step {step}: {term} = "
+            f"{values[names.index(term)].item()} (all non-finite terms: {', '.join(bad)}); "
+            "the last good checkpoint is kept"
+        )
+
+
+@torch.no_grad()
+def evaluate_pretext(model: torch.nn.Module, dataset: Any, cfg: Config, device: torch.device,
+                     max_batches: int = 0) -> dict[str, float]:
+    """Pretext metrics on held-out clips (Tables III/IV/VII): order acc, rate MSE, contrastive.
+
+    The model is in eval mode: BN uses running statistics, the queue and key encoder are read but
+    never updated, so evaluating does not change training.
+    """
+    was_training = model.training
+    model.eval()
+    b = min(cfg.train.batch_size, len(dataset))
+    loader = DataLoader(dataset, batch_size=b, shuffle=False, num_workers=cfg.data.num_workers,
+                        drop_last=False)
+    sums: dict[str, float] = {}
+    count = 0
+    for i, batch in enumerate(loader):
+        if max_batches and i >= max_batches:
+            break
+        n = int(batch["clip"].shape[0]) if "clip" in batch else b
+        _, metrics = model(to_device(batch, device))
+        for k, v in metrics.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * n
+        count += n
+    model.train(was_training)
+    return {f"val_{k}": v / max(1, count) for k, v in sums.items()}
+
+
+def _checkpoint_state(cfg: Config, model: Any, optimizer: Any, scheduler: Any, epoch: int,
+                      step: int, epoch_step: int) -> dict[str, Any]:
+    core = dist_utils.unwrap(model)
+    return {
+        "format": FORMAT,
+        "kind": "pretrain",
+        "config": cfg.to_dict(),
+        "backbone": core.backbone.state_dict(),
+        "model": core.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "step": step,
+        "epoch_step": epoch_step,
+        "rng": rng_state(),
+    }
+
+
+def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = True,
+             stop_after_steps: int = 0) -> Path:
+    """Run (or continue) pretraining; return the path of the last checkpoint.
+
+    ``stop_after_steps`` > 0 stops after that many optimizer steps of this call, checkpointing
+    exactly as a Ctrl-C would (used by tests of mid-epoch resume).
+    """
+    ctx = dist_utils.context()
+    device = dist_utils.device_for(ctx, cfg.train.device)
+    out = Path(cfg.train.out_dir)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed + ctx.rank)
+
+    start_epoch, step, epoch_step = 0, 0, 0
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(resume, map_location="cpu")
+        old = checkpoint_config(ckpt, resume)
+        for section in ("model", "sampler", "loss", "contrastive"):
+            if getattr(old, section) != getattr(cfg, section):
+                raise ValueError(
+                    f"--resume {resume}: the checkpoint's '{section}' settings differ from the "
+                    "config; resume with the same config (or the checkpoint's own)"
+                )
+        start_epoch, step, epoch_step = ckpt["epoch"], ckpt["step"], ckpt.get("epoch_step", 0)
+
+    dataset = build_pretext_dataset(cfg, "train", train=True)
+    val_dataset = build_pretext_dataset(cfg, "test", train=False) if cfg.train.eval_every else None
+    steps = steps_in_epoch(cfg, len(dataset), ctx.world_size)
+
+    model = build_model(cfg).to(device)
+    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+    scheduler = build_scheduler(optimizer, cfg, steps)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
+    if cfg.view.checkpoint and hasattr(model, "set_key_generator"):
+        from vidssl.models.view_synthesis import load_view_generator
+
+        model.set_key_generator(load_view_generator(cfg.view.checkpoint, device), cfg.view.p)
+    train_model = dist_utils.wrap_model(model, ctx, cfg)
+
+    logger = MetricsLogger(out, enabled=ctx.is_main)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        if ckpt is not None:
+            logger.truncate_after(start_epoch)
+    last_path = out / "checkpoint.pt"
+
+    def save(epoch: int, epoch_step_: int) -> None:
+        if ctx.is_main:
+            state = _checkpoint_state(cfg, train_model, optimizer, scheduler, epoch, step,
+                                      epoch_step_)
+            save_checkpoint(state, last_path)
+        dist_utils.barrier(ctx)
+
+    total_steps = cfg.train.epochs * steps
+    bar = tqdm(total=total_steps, initial=step, disable=not (progress and ctx.is_main),
+               desc=f"pretrain {cfg.name}", unit="step", dynamic_ncols=True)
+    steps_this_call = 0
+    epoch = start_epoch
+    try:
+        with StopRequest() as stop:
+            for epoch in range(start_epoch, cfg.train.epochs):
+                loader = make_loader(dataset, cfg, epoch, epoch_step, steps, device,
+                                     ctx.rank, ctx.world_size)
+                train_model.train()
+                sums: dict[str, torch.Tensor] = {}
+                n_seen = 0
+                t0 = time.perf_counter()
+                for batch in loader:
+                    batch = to_device(batch, device)
+                    with dist_utils.autocast(device, cfg.train.precision):
+                        loss, metrics = train_model(batch)
+                    check_finite(metrics, loss, step + 1)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    dist_utils.unwrap(train_model).after_step()
+                    scheduler.step()
+                    step += 1
+                    epoch_step += 1
+                    steps_this_call += 1
+                    for k, v in metrics.items():
+                        sums[k] = sums.get(k, 0) + v.detach().float()
+                    n_seen += 1
+                    bar.update(1)
+                    if step % max(1, cfg.train.log_every) == 0:
+                        bar.set_postfix({k: f"{float(v):.3g}" for k, v in metrics.items()
+                                         if k in ("loss", "order_acc", "rate_mse")},
+                                        refresh=False)
+                    if stop_after_steps and steps_this_call >= stop_after_steps:
+                        stop.requested = True
+                    if dist_utils.any_rank(ctx, stop.requested) and epoch_step < steps:
+                        save(epoch, epoch_step)
+                        raise Interrupted
+                row: dict[str, Any] = {"epoch": epoch + 1, "step": step,
+                                       "lr": optimizer.param_groups[0]["lr"],
+                                       "seconds": time.perf_counter() - t0}
+                row.update({k: float(v) / max(1, n_seen) for k, v in sums.items()})
+                epoch_step = 0
+                last = epoch + 1 == cfg.train.epochs
+                if val_dataset is not None and ctx.is_main and (
+                        last or (epoch + 1) % cfg.train.eval_every == 0):
+                    row.update(evaluate_pretext(dist_utils.unwrap(train_model), val_dataset,
+                                                cfg, device))
+                logger.log(row, step=step)
+                stopping = dist_utils.any_rank(ctx, stop.requested)
+                if last or stopping or (epoch + 1) % max(1, cfg.train.checkpoint_every) == 0:
+                    save(epoch + 1, 0)
+                skip = getattr(dataset, "skip_log", None)
+                if skip is not None and ctx.is_main:
+                    summary = skip.summary()
+                    if summary:
+                        tqdm.write(summary)
+                if stopping and not last:
+                    raise Interrupted
+    except Interrupted:
+        if not (stop_after_steps and steps_this_call >= stop_after_steps):
+            raise
+    finally:
+        bar.close()
+        logger.close()
+    return last_path
