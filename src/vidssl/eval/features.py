@@ -1,0 +1,254 @@
+"""Frozen-backbone features for every video of a source: the one pass shared by retrieval, linear
+probe, t-SNE and ``vidssl extract``.
+
+Why one pass: decoding is the slow part of evaluation, and the demo evaluates retrieval, probe
+and t-SNE on the same network; :func:`extract_features` decodes each video's clips once (through
+``MultiClipDataset``) and returns a :class:`FeatureSet` ``(N_videos, clips, D)`` that all three
+consume. The backbone runs in eval mode (BatchNorm uses its stored statistics), so a random-init
+baseline is measured exactly like a pretrained one (FINDINGS: recomputing BN statistics on the
+data moved random-init numbers by up to 10 points).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vidssl.config import Config
+
+FEATURES = ("pool", "conv5")
+
+
+@dataclass
+class FeatureSet:
+    """Per-clip features of a list of videos.
+
+    ``features`` is float32 ``(N_videos, clips, D)``; row ``i`` belongs to ``paths[i]`` with
+    label ``labels[i]`` (``-1`` when unlabeled). ``skipped`` lists videos that could not be
+    decoded and therefore have no row.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    paths: list[str]
+    classes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    feature: str = "pool"
+    source_index: np.ndarray | None = None  # row -> index of the video in its VideoSource
+
+    def __post_init__(self) -> None:
+        self.features = np.asarray(self.features, dtype=np.float32)
+        if self.features.ndim != 3:
+            raise ValueError(f"features must be (videos, clips, D); got {self.features.shape}")
+        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
+        if len(self.labels) != len(self.features) or len(self.paths) != len(self.features):
+            raise ValueError("features, labels and paths must have one row per video")
+        if self.source_index is None:
+            self.source_index = np.arange(len(self.features), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[2])
+
+    def video_level(self) -> np.ndarray:
+        """One vector per video: the mean of its clip features (DESIGN section 7)."""
+        return self.features.mean(axis=1)
+
+    def clip_level(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every clip as its own item: ``(X (N*clips, D), labels, video row of each clip)``."""
+        n, c, d = self.features.shape
+        video = np.repeat(np.arange(n, dtype=np.int64), c)
+        return self.features.reshape(n * c, d), self.labels[video], video
+
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """Write ``path`` (.npy, the features) and ``path`` with ``.json`` (the index: one entry
+        per row with the video path and label, plus the skipped videos)."""
+        path = Path(path)
+        if path.suffix != ".npy":
+            path = path.with_name(path.name + ".npy")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, self.features)
+        index = {
+            "features": path.name,
+            "shape": list(self.features.shape),
+            "feature": self.feature,
+            "classes": list(self.classes),
+            "videos": [
+                {"row": i, "path": p, "label": int(y)}
+                for i, (p, y) in enumerate(zip(self.paths, self.labels, strict=True))
+            ],
+            "skipped": list(self.skipped),
+        }
+        index_path = path.with_suffix(".json")
+        index_path.write_text(json.dumps(index, indent=1))
+        return path, index_path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureSet:
+        """Read what :meth:`save` wrote (the .npy path or its .json index)."""
+        path = Path(path)
+        npy = path.with_suffix(".npy")
+        index = json.loads(path.with_suffix(".json").read_text())
+        feats = np.load(npy, allow_pickle=False)
+        videos = index["videos"]
+        return cls(
+            features=feats,
+            labels=np.array([v["label"] for v in videos], dtype=np.int64),
+            paths=[v["path"] for v in videos],
+            classes=list(index.get("classes", [])),
+            skipped=list(index.get("skipped", [])),
+            feature=index.get("feature", "pool"),
+        )
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> the first GPU when there is one, else the CPU."""
+    if name in ("", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def random_backbone(cfg: Config) -> nn.Module:
+    """The random-init baseline: the config's backbone with weights drawn from a fixed seed
+    (``train.seed``), so two runs of the baseline evaluate the same network."""
+    from vidssl.models.backbones import build_backbone
+
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(cfg.train.seed)
+        backbone = build_backbone(
+            cfg.model.backbone, width=cfg.model.width, **cfg.model.backbone_args
+        )
+    finally:
+        torch.random.set_rng_state(state)
+    return backbone.eval()
+
+
+def eval_transform(cfg: Config) -> Any:
+    """Resize + center crop, no jitter or flip: the evaluation view of a clip (DESIGN 6)."""
+    from vidssl.data.transforms import ClipTransform
+
+    return ClipTransform(
+        resize=tuple(cfg.data.resize),
+        crop=cfg.data.crop,
+        train=False,
+        color_jitter=0.0,
+        hflip=False,
+        input=cfg.data.input,
+    )
+
+
+def clip_features(backbone: nn.Module, clips: torch.Tensor, feature: str = "pool") -> torch.Tensor:
+    """``(B, 3, T, H, W)`` -> ``(B, D)``: the pooled output, or VCOP's conv5 feature."""
+    if feature == "pool":
+        return backbone(clips).flatten(1)
+    if feature == "conv5":
+        from vidssl.eval.retrieval import conv5_to_vector
+
+        return conv5_to_vector(backbone.forward_features(clips))
+    raise ValueError(f"feature must be one of {', '.join(FEATURES)}; got {feature}")
+
+
+def _batches(loader: DataLoader, progress: bool, desc: str) -> Iterator[dict[str, Any]]:
+    yield from tqdm(loader, desc=desc, disable=not progress, unit="batch", dynamic_ncols=True)
+
+
+def extract_features(
+    backbone: nn.Module,
+    source: Any,
+    cfg: Config,
+    *,
+    feature: str | None = None,
+    clips: int | None = None,
+    device: str | torch.device | None = None,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+    progress: bool = True,
+    desc: str = "features",
+) -> FeatureSet:
+    """Features of every video in ``source`` (a ``VideoSource``), ``clips`` per video.
+
+    Clips are ``eval.clip_len`` frames at step ``eval.clip_step``, centred uniformly over the
+    video, centre-cropped. ``eval.batch_size`` counts clips per forward pass (rounded down to
+    whole videos, at least one). Videos the loader could not decode are dropped from the result
+    and listed in ``skipped``; the backbone's train/eval mode is restored afterwards.
+    """
+    from vidssl.data.datasets import MultiClipDataset
+
+    feature = feature or cfg.eval.feature
+    if feature not in FEATURES:
+        raise ValueError(f"feature must be one of {', '.join(FEATURES)}; got {feature}")
+    clips = int(clips or cfg.eval.clips)
+    dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
+    per_batch = max(1, int(batch_size or cfg.eval.batch_size) // clips)
+    workers = cfg.data.num_workers if num_workers is None else num_workers
+    dataset = MultiClipDataset(
+        source, eval_transform(cfg), clips=clips, clip_len=cfg.eval.clip_len,
+        step=cfg.eval.clip_step,
+    )
+    loader = DataLoader(
+        dataset, batch_size=per_batch, shuffle=False, num_workers=workers,
+        pin_memory=dev.type == "cuda",
+    )
+    n = len(dataset)
+    feats: np.ndarray | None = None
+    got = np.zeros(n, dtype=bool)
+    was_training = backbone.training
+    backbone.eval()
+    param = next(backbone.parameters(), None)
+    original_device = param.device if param is not None else dev
+    backbone.to(dev)
+    position = 0
+    try:
+        with torch.inference_mode():
+            for batch in _batches(loader, progress, desc):
+                x = batch["clips"]  # (B, clips, 3, T, H, W)
+                b = x.shape[0]
+                out = clip_features(backbone, x.flatten(0, 1).to(dev, non_blocking=True), feature)
+                out = out.float().reshape(b, x.shape[1], -1).cpu().numpy()
+                if feats is None:
+                    feats = np.zeros((n, clips, out.shape[2]), dtype=np.float32)
+                # A video that failed to decode comes back as another video (the dataset's
+                # replacement): its row is the one whose ``index`` differs from the position.
+                returned = batch["index"].numpy()
+                for j in range(b):
+                    if returned[j] == position + j:
+                        feats[position + j] = out[j]
+                        got[position + j] = True
+                position += b
+    finally:
+        backbone.train(was_training)
+        backbone.to(original_device)
+    if feats is None:
+        feats = np.zeros((0, clips, 0), dtype=np.float32)
+    records = source.records
+    keep = np.flatnonzero(got)
+    skipped = [str(records[i].path) for i in np.flatnonzero(~got)]
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} of {n} videos could not be decoded and were left out: "
+            + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
+            stacklevel=2,
+        )
+    return FeatureSet(
+        features=feats[keep],
+        labels=np.array([records[i].label for i in keep], dtype=np.int64),
+        paths=[str(records[i].path) for i in keep],
+        classes=list(getattr(source, "classes", []) or []),
+        skipped=skipped,
+        feature=feature,
+        source_index=keep.astype(np.int64),
+    )
