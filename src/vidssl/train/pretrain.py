@@ -305,7 +305,13 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
         start_epoch, step, epoch_step = ckpt["epoch"], ckpt["step"], ckpt.get("epoch_step", 0)
 
     dataset = build_pretext_dataset(cfg, "train", train=True)
-    val_dataset = build_pretext_dataset(cfg, "test", train=False) if cfg.train.eval_every else None
+    val_dataset = None
+    if cfg.train.eval_every:
+        try:
+            val_dataset = build_pretext_dataset(cfg, "test", train=False)
+        except ValueError as exc:  # e.g. an unlabeled folder has no test split
+            if ctx.is_main:
+                tqdm.write(f"vidssl: no held-out pretext metrics ({exc})")
     steps = steps_in_epoch(cfg, len(dataset), ctx.world_size)
 
     model = build_model(cfg).to(device)
