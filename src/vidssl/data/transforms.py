@@ -1,0 +1,126 @@
+"""Clip-consistent augmentation (DESIGN section 6) and the optional frame-difference input.
+
+Every random choice (crop position, jitter factors, flip) is drawn once per clip and applied to
+all its frames: a transform that changed from frame to frame would add motion that is not in
+the video, and the pretext labels are about motion. All work is done on torch tensors, the
+resize on the whole clip with one ``F.interpolate`` call.
+
+Pipeline (train): uint8 ``(T, H, W, 3)`` -> float in [0, 1] -> resize to ``resize`` (H, W)
+-> random ``crop`` x ``crop`` -> colour jitter (brightness, contrast, saturation, in that fixed
+order, factors uniform in ``[1 - s, 1 + s]``; contrast and saturation blend towards the clip's
+mean grey level and each pixel's grey level) -> horizontal flip with p = 0.5 -> clamp to
+[0, 1] -> normalise -> ``(3, T, crop, crop)``. Eval: resize, centre crop, normalise.
+
+``input="diff"`` (frame differences): after the steps above but before normalisation, with
+``x_t`` the RGB frame t in [0, 1]:
+
+    d_t = x_{t+1} - x_t            for t = 0 .. T-2
+    d_{T-1} = d_{T-2}              (the last difference repeated, so the clip keeps T frames)
+    output = d / max(rms(d), 1/255)
+
+``rms(d)`` is the root mean square over the whole clip (all channels, frames and pixels), so
+values are O(1) whatever the video's contrast, while the relative size of motion between the
+clip's frames (a fast segment next to a slow one) is kept; the floor keeps a static clip
+(noise only) from being blown up. Differences across a segment junction are kept: they are what
+a model sees there in RGB too. The mean/std normalisation is not applied to differences.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# Kinetics-400 RGB statistics (as used by torchvision's video models).
+DEFAULT_MEAN = (0.43216, 0.394666, 0.37645)
+DEFAULT_STD = (0.22803, 0.22145, 0.216989)
+_GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma weights, as PIL and torchvision use
+
+
+def frame_differences(x: torch.Tensor) -> torch.Tensor:
+    """Frame differences of a (3, T, H, W) clip in [0, 1], scaled to O(1) (module docstring)."""
+    if x.shape[1] < 2:
+        return torch.zeros_like(x)
+    d = x[:, 1:] - x[:, :-1]
+    d = torch.cat([d, d[:, -1:]], dim=1)
+    rms = d.pow(2).mean().sqrt().clamp_min(1.0 / 255.0)
+    return d / rms
+
+
+class ClipTransform:
+    """uint8 clip ``(T, H, W, 3)`` -> normalised float ``(3, T, crop, crop)``; see module doc."""
+
+    def __init__(
+        self,
+        resize: tuple[int, int] | list[int] = (128, 171),
+        crop: int = 112,
+        train: bool = True,
+        color_jitter: float = 0.4,
+        hflip: bool = True,
+        input: str = "rgb",
+        mean: tuple[float, float, float] = DEFAULT_MEAN,
+        std: tuple[float, float, float] = DEFAULT_STD,
+    ) -> None:
+        if input not in ("rgb", "diff"):
+            raise ValueError(f"input must be rgb or diff; got {input!r}")
+        self.resize = (int(resize[0]), int(resize[1]))
+        if crop > min(self.resize):
+            raise ValueError(f"crop {crop} is larger than resize {self.resize}")
+        self.crop = int(crop)
+        self.train = train
+        self.color_jitter = float(color_jitter)
+        self.hflip = hflip
+        self.input = input
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1)
+
+    @classmethod
+    def from_config(cls, data_cfg: Any, train: bool) -> ClipTransform:
+        """Build from a ``DataConfig`` (``train=False``: the evaluation variant)."""
+        d = data_cfg
+        return cls(
+            resize=tuple(d.resize),
+            crop=d.crop,
+            train=train,
+            color_jitter=d.color_jitter,
+            hflip=d.hflip,
+            input=d.input,
+        )
+
+    def _jitter(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        s = self.color_jitter
+        b, c, sat = rng.uniform(max(0.0, 1 - s), 1 + s, size=3)
+        x = x * float(b)
+        w = torch.tensor(_GREY, dtype=x.dtype).view(3, 1, 1, 1)
+        grey = (x.clamp(0, 1) * w).sum(0, keepdim=True)
+        x = (x - grey.mean()) * float(c) + grey.mean()
+        grey = (x.clamp(0, 1) * w).sum(0, keepdim=True)
+        return (x - grey) * float(sat) + grey
+
+    def __call__(self, frames: np.ndarray | torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        clip = torch.as_tensor(np.asarray(frames))
+        if clip.ndim != 4 or clip.shape[-1] != 3:
+            raise ValueError(f"expected a (T, H, W, 3) clip; got {tuple(clip.shape)}")
+        x = clip.permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, H, W)
+        if tuple(x.shape[-2:]) != self.resize:
+            x = F.interpolate(
+                x, size=self.resize, mode="bilinear", align_corners=False, antialias=True
+            )
+        x = x.permute(1, 0, 2, 3)  # (3, T, H, W)
+        h, w = self.resize
+        if self.train:
+            top = int(rng.integers(0, h - self.crop + 1))
+            left = int(rng.integers(0, w - self.crop + 1))
+        else:
+            top, left = (h - self.crop) // 2, (w - self.crop) // 2
+        x = x[:, :, top : top + self.crop, left : left + self.crop]
+        if self.train and self.color_jitter > 0:
+            x = self._jitter(x, rng)
+        if self.train and self.hflip and rng.random() < 0.5:
+            x = x.flip(-1)
+        x = x.clamp(0.0, 1.0)
+        if self.input == "diff":
+            return frame_differences(x).contiguous()
+        return ((x - self.mean) / self.std).contiguous()
