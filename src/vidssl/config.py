@@ -349,9 +349,28 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     return cfg
 
 
+PACKAGE_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A config path as given, or else the same name among the configs shipped with vidssl.
+
+    ``configs/demo.yaml`` works from a source checkout (``configs`` links into the package) and
+    from any directory once vidssl is installed.
+    """
+    p = Path(path)
+    if p.is_file():
+        return p
+    parts = p.parts[1:] if p.parts and p.parts[0] == "configs" else p.parts
+    candidate = PACKAGE_CONFIGS.joinpath(*parts) if parts else PACKAGE_CONFIGS
+    if candidate.is_file():
+        return candidate
+    raise ConfigError(f"config file not found: {path}")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Read a YAML config (or the defaults), apply ``key=value`` overrides, validate."""
-    raw = _read_yaml(Path(path)) if path else {}
+    raw = _read_yaml(resolve_config_path(path)) if path else {}
     raw = apply_overrides(raw, list(overrides or []))
     return config_from_dict(raw)
 
