@@ -1,0 +1,95 @@
+"""Pretraining loop: exact resume, safe stop, NaN guard, config errors before training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vidssl.config import ConfigError, load_config
+from vidssl.train.checkpoint import load_checkpoint
+from vidssl.train.pretrain import NonFiniteLossError, pretrain
+
+TINY = [
+    "data.dataset=synthetic",
+    "data.synthetic.size=32",
+    "data.synthetic.min_frames=40",
+    "data.synthetic.max_frames=48",
+    "data.synthetic.train_per_class=1",
+    "data.synthetic.test_per_class=1",
+    "data.input=diff",
+    "data.resize=[32,32]",
+    "data.crop=28",
+    "data.num_workers=0",
+    "model.backbone=r3d",
+    "model.width=0.125",
+    "model.proj_dim=12",
+    "contrastive.queue_size=8",
+    "optim.name=sgd",
+    "optim.lr=0.05",
+    "train.batch_size=4",
+    "train.steps_per_epoch=3",
+    "train.eval_every=0",
+    "train.device=cpu",
+]
+
+
+def tiny_cfg(out: Path, *extra: str):
+    return load_config(None, TINY + [f"train.out_dir={out}", *extra])
+
+
+def _same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_after_epoch_equals_uninterrupted(tmp_path: Path) -> None:
+    full = pretrain(tiny_cfg(tmp_path / "full", "train.epochs=2"), progress=False)
+    part = pretrain(tiny_cfg(tmp_path / "part", "train.epochs=1"), progress=False)
+    resumed = pretrain(tiny_cfg(tmp_path / "part", "train.epochs=2"), resume=part,
+                       progress=False)
+    a, b = load_checkpoint(full), load_checkpoint(resumed)
+    assert a["step"] == b["step"] == 6
+    _same_state(a["model"], b["model"])  # weights, key encoder and queue
+    assert "queue.queue" in a["model"] or any("queue" in k for k in a["model"])
+
+
+def test_resume_mid_epoch_equals_uninterrupted(tmp_path: Path) -> None:
+    full = pretrain(tiny_cfg(tmp_path / "full", "train.epochs=2"), progress=False)
+    cfg = tiny_cfg(tmp_path / "part", "train.epochs=2")
+    stopped = pretrain(cfg, progress=False, stop_after_steps=4)
+    ck = load_checkpoint(stopped)
+    assert (ck["epoch"], ck["step"], ck["epoch_step"]) == (1, 4, 1)
+    resumed = pretrain(cfg, resume=stopped, progress=False)
+    _same_state(load_checkpoint(full)["model"], load_checkpoint(resumed)["model"])
+    rows = (tmp_path / "part" / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 3  # header + one row per epoch, no duplicate after the resume
+
+
+def test_nan_loss_names_step_and_term_and_keeps_last_checkpoint(tmp_path: Path) -> None:
+    cfg = tiny_cfg(tmp_path, "train.epochs=2")
+    first = pretrain(tiny_cfg(tmp_path, "train.epochs=1"), progress=False)
+    before = load_checkpoint(first)
+    with pytest.raises(NonFiniteLossError, match=r"step \d+: loss_\w+"):
+        pretrain(load_config(None, TINY + [f"train.out_dir={tmp_path}", "train.epochs=2",
+                                           "optim.lr=1e30"]), resume=first, progress=False)
+    after = load_checkpoint(first)
+    assert after["step"] == before["step"]
+    _same_state(before["model"], after["model"])
+    del cfg
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("sampler.n_segments=6", "sampler.n_segments"),
+        ("model.proj_dim=128", "model.proj_dim"),
+        ("contrastive.queue_size=10", "contrastive.queue_size"),
+        ("train.bogus=1", "train.bogus"),
+    ],
+)
+def test_bad_config_fails_before_training_naming_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [override])
