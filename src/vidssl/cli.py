@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "vidssl.commands.demo",
     "vidssl.commands.data",
     "vidssl.commands.synth",
+    "vidssl.commands.prepare",
     "vidssl.commands.info",
     "vidssl.commands.pretrain",
     "vidssl.commands.view",
