@@ -75,7 +75,10 @@ def write_video(
 
 
 def write_frame_folder(
-    folder: str | os.PathLike[str], frames: np.ndarray, pattern: str = "img_{:05d}.jpg", start: int = 1
+    folder: str | os.PathLike[str],
+    frames: np.ndarray,
+    pattern: str = "img_{:05d}.jpg",
+    start: int = 1,
 ) -> Path:
     """Write frames as numbered JPEG/PNG images (mmaction2 ``img_00001.jpg`` style by default)."""
     folder = Path(folder)

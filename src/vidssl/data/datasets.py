@@ -10,8 +10,13 @@ only when read; the datasets then skip them (see :class:`SkipLog`).
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import logging
 import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -217,9 +217,7 @@ def random_clip_indices(
     return _fit(offsets, start, num_frames)
 
 
-def uniform_clip_indices(
-    num_frames: int, clip_len: int, step: int, num_clips: int
-) -> np.ndarray:
+def uniform_clip_indices(num_frames: int, clip_len: int, step: int, num_clips: int) -> np.ndarray:
     """``(num_clips, clip_len)`` clips centred at ``linspace(h, N - h, num_clips)``, ``h`` = half
     the span (8 for 16 frames at step 1: VCOP's ``linspace(8, len - 8, 10)``, DESIGN 7).
 

@@ -1,4 +1,4 @@
-""""A video": frame count, frame rate, and random access to RGB frames.
+""" "A video": frame count, frame rate, and random access to RGB frames.
 
 Three implementations share the :class:`Video` protocol:
 
