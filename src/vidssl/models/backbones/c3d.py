@@ -28,8 +28,8 @@ def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
 class C3D(nn.Module):
     """C3D-BN backbone: ``(B, C, T, H, W) -> (B, 512 * width)``.
 
-    Spatial stride 32 and temporal stride 8 in all: a 16x112x112 clip ends as a 2x7x7 map,
-    a 16x32x32 clip as 2x1x1. T must be a multiple of 8 to keep every frame in the pools.
+    Spatial stride 16 and temporal stride 8 in all: a 16x112x112 clip ends as a 2x7x7 map,
+    a 16x32x32 clip as 2x2x2. T must be a multiple of 8 to keep every frame in the pools.
     """
 
     def __init__(self, width: float = 1.0, in_channels: int = 3) -> None:
@@ -52,7 +52,7 @@ class C3D(nn.Module):
         )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The conv5b map after ReLU, ``(B, feature_dim, T/8, H/32, W/32)``."""
+        """The conv5b map after ReLU, ``(B, feature_dim, T/8, H/16, W/16)``."""
         return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
