@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,16 +73,24 @@ class FeatureSet:
         video = np.repeat(np.arange(n, dtype=np.int64), c)
         return self.features.reshape(n * c, d), self.labels[video], video
 
-    def save(self, path: str | Path) -> tuple[Path, Path]:
-        """Write ``path`` (.npy, the features) and ``path`` with ``.json`` (the index: one entry
-        per row with the video path and label, plus the skipped videos)."""
+    def save(self, path: str | Path, per_clip: bool = True) -> dict[str, Path]:
+        """Write the features as .npy files plus a JSON index; return the paths written.
+
+        ``<stem>.npy``: video-level features ``(N, D)`` (the mean over clips);
+        ``<stem>.clips.npy`` (with ``per_clip``): ``(N, clips, D)``; ``<stem>.json``: one
+        entry per row (``row``, ``path``, ``label``), the class names and the skipped videos.
+        """
         path = Path(path)
-        if path.suffix != ".npy":
-            path = path.with_name(path.name + ".npy")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, self.features)
+        stem = path.with_suffix("") if path.suffix == ".npy" else path
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        written = {"video": stem.with_name(stem.name + ".npy")}
+        np.save(written["video"], self.video_level().astype(np.float32))
+        if per_clip:
+            written["clips"] = stem.with_name(stem.name + ".clips.npy")
+            np.save(written["clips"], self.features)
         index = {
-            "features": path.name,
+            "video_features": written["video"].name,
+            "clip_features": written["clips"].name if per_clip else None,
             "shape": list(self.features.shape),
             "feature": self.feature,
             "classes": list(self.classes),
@@ -92,17 +100,25 @@ class FeatureSet:
             ],
             "skipped": list(self.skipped),
         }
-        index_path = path.with_suffix(".json")
-        index_path.write_text(json.dumps(index, indent=1))
-        return path, index_path
+        written["index"] = stem.with_name(stem.name + ".json")
+        written["index"].write_text(json.dumps(index, indent=1))
+        return written
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureSet:
-        """Read what :meth:`save` wrote (the .npy path or its .json index)."""
+        """Read what :meth:`save` wrote (pass the .npy or the .json path). Without the
+        per-clip file, each video's feature is one "clip"."""
         path = Path(path)
-        npy = path.with_suffix(".npy")
-        index = json.loads(path.with_suffix(".json").read_text())
-        feats = np.load(npy, allow_pickle=False)
+        stem = path
+        for suffix in (".clips.npy", ".npy", ".json"):
+            if path.name.endswith(suffix):
+                stem = path.with_name(path.name[: -len(suffix)])
+                break
+        index = json.loads(stem.with_name(stem.name + ".json").read_text())
+        if index.get("clip_features"):
+            feats = np.load(stem.parent / index["clip_features"], allow_pickle=False)
+        else:
+            feats = np.load(stem.parent / index["video_features"], allow_pickle=False)[:, None]
         videos = index["videos"]
         return cls(
             features=feats,
@@ -115,10 +131,14 @@ class FeatureSet:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> the first GPU when there is one, else the CPU."""
+    """``auto`` -> the first GPU when there is one, else the CPU; asking for CUDA on a machine
+    without it is an error rather than a silent fall-back (same rule as pretraining)."""
     if name in ("", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{name}' requested but CUDA is not available")
+    return dev
 
 
 def random_backbone(cfg: Config) -> nn.Module:
@@ -166,6 +186,82 @@ def _batches(loader: DataLoader, progress: bool, desc: str) -> Iterator[dict[str
     yield from tqdm(loader, desc=desc, disable=not progress, unit="batch", dynamic_ncols=True)
 
 
+def run_over_clips(
+    module: nn.Module,
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    source: Any,
+    cfg: Config,
+    *,
+    clips: int,
+    clip_len: int,
+    step: int,
+    device: str | torch.device | None = None,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+    progress: bool = True,
+    desc: str = "clips",
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Apply ``fn`` to ``clips`` evaluation clips of every video in ``source``.
+
+    ``fn`` maps a batch of clips ``(B, 3, T, H, W)`` (already on the device) to ``(B, D)``.
+    Returns ``(out (N_kept, clips, D) float32, kept source indices, skipped video paths)``.
+    ``module`` is put in eval mode on the device for the pass and restored afterwards.
+    ``batch_size`` (default ``eval.batch_size``) counts clips per forward pass, rounded down to
+    whole videos (at least one). Each video's clips are decoded once, by the loader workers.
+    """
+    from vidssl.data.datasets import MultiClipDataset
+
+    dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
+    per_batch = max(1, int(batch_size or cfg.eval.batch_size) // clips)
+    workers = cfg.data.num_workers if num_workers is None else num_workers
+    dataset = MultiClipDataset(
+        source, eval_transform(cfg), clips=clips, clip_len=clip_len, step=step
+    )
+    loader = DataLoader(
+        dataset, batch_size=per_batch, shuffle=False, num_workers=workers,
+        pin_memory=dev.type == "cuda",
+    )
+    n = len(dataset)
+    out_all: np.ndarray | None = None
+    got = np.zeros(n, dtype=bool)
+    was_training = module.training
+    param = next(module.parameters(), None)
+    original_device = param.device if param is not None else torch.device("cpu")
+    module.eval().to(dev)
+    position = 0
+    try:
+        with torch.inference_mode():
+            for batch in _batches(loader, progress, desc):
+                x = batch["clips"]  # (B, clips, 3, T, H, W)
+                b = x.shape[0]
+                out = fn(x.flatten(0, 1).to(dev, non_blocking=True))
+                out = out.float().reshape(b, x.shape[1], -1).cpu().numpy()
+                if out_all is None:
+                    out_all = np.zeros((n, clips, out.shape[2]), dtype=np.float32)
+                # A video that failed to decode comes back as another video (the dataset's
+                # replacement): its row is the one whose ``index`` differs from the position.
+                returned = batch["index"].numpy()
+                for j in range(b):
+                    if returned[j] == position + j:
+                        out_all[position + j] = out[j]
+                        got[position + j] = True
+                position += b
+    finally:
+        module.train(was_training)
+        module.to(original_device)
+    if out_all is None:
+        out_all = np.zeros((0, clips, 0), dtype=np.float32)
+    keep = np.flatnonzero(got)
+    skipped = [str(source.records[i].path) for i in np.flatnonzero(~got)]
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} of {n} videos could not be decoded and were left out: "
+            + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
+            stacklevel=3,
+        )
+    return out_all[keep], keep.astype(np.int64), skipped
+
+
 def extract_features(
     backbone: nn.Module,
     source: Any,
@@ -182,73 +278,25 @@ def extract_features(
     """Features of every video in ``source`` (a ``VideoSource``), ``clips`` per video.
 
     Clips are ``eval.clip_len`` frames at step ``eval.clip_step``, centred uniformly over the
-    video, centre-cropped. ``eval.batch_size`` counts clips per forward pass (rounded down to
-    whole videos, at least one). Videos the loader could not decode are dropped from the result
-    and listed in ``skipped``; the backbone's train/eval mode is restored afterwards.
+    video (``uniform_clip_indices``), centre-cropped. Videos the loader could not decode are
+    dropped from the result and listed in ``skipped``.
     """
-    from vidssl.data.datasets import MultiClipDataset
-
     feature = feature or cfg.eval.feature
     if feature not in FEATURES:
         raise ValueError(f"feature must be one of {', '.join(FEATURES)}; got {feature}")
     clips = int(clips or cfg.eval.clips)
-    dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
-    per_batch = max(1, int(batch_size or cfg.eval.batch_size) // clips)
-    workers = cfg.data.num_workers if num_workers is None else num_workers
-    dataset = MultiClipDataset(
-        source, eval_transform(cfg), clips=clips, clip_len=cfg.eval.clip_len,
-        step=cfg.eval.clip_step,
+    feats, keep, skipped = run_over_clips(
+        backbone, lambda x: clip_features(backbone, x, feature), source, cfg,
+        clips=clips, clip_len=cfg.eval.clip_len, step=cfg.eval.clip_step, device=device,
+        batch_size=batch_size, num_workers=num_workers, progress=progress, desc=desc,
     )
-    loader = DataLoader(
-        dataset, batch_size=per_batch, shuffle=False, num_workers=workers,
-        pin_memory=dev.type == "cuda",
-    )
-    n = len(dataset)
-    feats: np.ndarray | None = None
-    got = np.zeros(n, dtype=bool)
-    was_training = backbone.training
-    backbone.eval()
-    param = next(backbone.parameters(), None)
-    original_device = param.device if param is not None else dev
-    backbone.to(dev)
-    position = 0
-    try:
-        with torch.inference_mode():
-            for batch in _batches(loader, progress, desc):
-                x = batch["clips"]  # (B, clips, 3, T, H, W)
-                b = x.shape[0]
-                out = clip_features(backbone, x.flatten(0, 1).to(dev, non_blocking=True), feature)
-                out = out.float().reshape(b, x.shape[1], -1).cpu().numpy()
-                if feats is None:
-                    feats = np.zeros((n, clips, out.shape[2]), dtype=np.float32)
-                # A video that failed to decode comes back as another video (the dataset's
-                # replacement): its row is the one whose ``index`` differs from the position.
-                returned = batch["index"].numpy()
-                for j in range(b):
-                    if returned[j] == position + j:
-                        feats[position + j] = out[j]
-                        got[position + j] = True
-                position += b
-    finally:
-        backbone.train(was_training)
-        backbone.to(original_device)
-    if feats is None:
-        feats = np.zeros((0, clips, 0), dtype=np.float32)
     records = source.records
-    keep = np.flatnonzero(got)
-    skipped = [str(records[i].path) for i in np.flatnonzero(~got)]
-    if skipped:
-        warnings.warn(
-            f"{len(skipped)} of {n} videos could not be decoded and were left out: "
-            + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
-            stacklevel=2,
-        )
     return FeatureSet(
-        features=feats[keep],
+        features=feats,
         labels=np.array([records[i].label for i in keep], dtype=np.int64),
         paths=[str(records[i].path) for i in keep],
         classes=list(getattr(source, "classes", []) or []),
         skipped=skipped,
         feature=feature,
-        source_index=keep.astype(np.int64),
+        source_index=keep,
     )

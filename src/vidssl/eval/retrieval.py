@@ -14,12 +14,15 @@ classes absent from the train split is scored, not rejected.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from vidssl.eval.features import FeatureSet
+from vidssl.config import Config
+from vidssl.eval.features import FeatureSet, extract_features, resolve_device
 
 BACKENDS = ("torch", "faiss")
 
@@ -183,3 +186,122 @@ def retrieval_from_features(
         "query_classes_without_gallery_items": missing,
         "neighbours": idx,
     }
+
+
+def features_for_split(
+    backbone: nn.Module | None, cfg: Config, split: str, given: FeatureSet | None, source: Any,
+    feature: str, device: Any, progress: bool,
+) -> tuple[FeatureSet, Any]:
+    from vidssl.data.datasets import build_source
+
+    if given is not None:
+        return given, source
+    if backbone is None:
+        raise ValueError("evaluate_retrieval needs a backbone or precomputed features")
+    source = source if source is not None else build_source(cfg.data, split)
+    feats = extract_features(backbone, source, cfg, feature=feature, device=device,
+                             progress=progress, desc=f"{split} features")
+    return feats, source
+
+
+def evaluate_retrieval(
+    backbone: nn.Module | None,
+    cfg: Config,
+    *,
+    train_features: FeatureSet | None = None,
+    test_features: FeatureSet | None = None,
+    train_source: Any = None,
+    test_source: Any = None,
+    level: str | None = None,
+    feature: str | None = None,
+    backend: str = "torch",
+    device: str | torch.device | None = None,
+    grid: str | Path | None = None,
+    grid_queries: int = 8,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The retrieval protocol of DESIGN 7 for ``backbone`` (or on precomputed features).
+
+    Features not passed in are extracted from ``build_source(cfg.data, "train"/"test")`` (or
+    the given sources) with ``eval.*`` settings; ``level`` / ``feature`` default to
+    ``eval.level`` / ``eval.feature``. With ``grid`` a PNG of the first queries of distinct
+    classes and their top-3 is written (Fig. 5). Returns a JSON-ready dict.
+    """
+    level = level or cfg.eval.level
+    feature = feature or cfg.eval.feature
+    dev = device if device is not None else resolve_device(cfg.train.device)
+    train, train_source = features_for_split(backbone, cfg, "train", train_features, train_source,
+                                        feature, dev, progress)
+    test, test_source = features_for_split(backbone, cfg, "test", test_features, test_source,
+                                      feature, dev, progress)
+    res = retrieval_from_features(train, test, level=level, topk=cfg.eval.topk,
+                                  chunk_size=cfg.eval.chunk_size, backend=backend,
+                                  device=dev if backend == "torch" else "cpu")
+    neighbours = res.pop("neighbours")
+    res.update(
+        feature=feature,
+        feature_dim=train.dim,
+        clips_per_video=int(test.features.shape[1]),
+        num_train_videos=len(train),
+        num_test_videos=len(test),
+        skipped_train_videos=list(train.skipped),
+        skipped_test_videos=list(test.skipped),
+    )
+    if grid is not None:
+        from vidssl.data.datasets import build_source
+
+        train_source = train_source if train_source is not None else build_source(cfg.data,
+                                                                                  "train")
+        test_source = test_source if test_source is not None else build_source(cfg.data, "test")
+        res["grid"] = str(retrieval_grid(train, test, neighbours, level, train_source,
+                                         test_source, grid, queries=grid_queries))
+    return res
+
+
+def retrieval_grid(
+    train: FeatureSet,
+    test: FeatureSet,
+    neighbours: torch.Tensor,
+    level: str,
+    train_source: Any,
+    test_source: Any,
+    path: str | Path,
+    queries: int = 8,
+    top: int = 3,
+) -> Path:
+    """Fig. 5: ``queries`` test videos of distinct classes (the first of each, in order) with
+    their ``top`` nearest train items; at clip level a query is the video's middle clip."""
+    from vidssl.eval.plots import plot_retrieval_grid, thumbnail
+
+    clips = test.features.shape[1]
+    chosen: list[int] = []
+    seen: set[int] = set()
+    for i, y in enumerate(test.labels.tolist()):
+        if y not in seen:
+            seen.add(y)
+            chosen.append(i)
+        if len(chosen) >= queries:
+            break
+    names = list(test.classes or train.classes)
+
+    def name(y: int) -> str:
+        return names[y] if 0 <= y < len(names) else str(y)
+
+    def frame(source: Any, fs: FeatureSet, row: int) -> np.ndarray:
+        assert fs.source_index is not None
+        return thumbnail(source.open(int(fs.source_index[row])))
+
+    train_clips = train.features.shape[1]
+    q_frames, n_frames, hits, q_titles, n_titles = [], [], [], [], []
+    for row in chosen:
+        q_item = row if level == "video" else row * clips + clips // 2
+        nb = neighbours[q_item, :top].tolist()
+        rows = nb if level == "video" else [j // train_clips for j in nb]
+        y = int(test.labels[row])
+        q_frames.append(frame(test_source, test, row))
+        q_titles.append(f"query: {name(y)}")
+        n_frames.append([frame(train_source, train, r) for r in rows])
+        hits.append([int(train.labels[r]) == y for r in rows])
+        n_titles.append([name(int(train.labels[r])) for r in rows])
+    return plot_retrieval_grid(q_frames, n_frames, np.array(hits, dtype=bool), path,
+                               q_titles, n_titles)

@@ -1,0 +1,237 @@
+"""Fine-tuning for action recognition (DESIGN section 7): the backbone plus a new linear layer.
+
+Training clips are ``finetune.clip_len`` consecutive frames (step ``finetune.clip_step``) at a
+random position with the training augmentation (``ClipDataset``); testing is 10-clip testing
+(:mod:`vidssl.eval.recognition`). The loop writes, into its output directory:
+
+- ``finetune.csv`` (one row per epoch: loss, train accuracy, learning rate, seconds) via
+  :class:`~vidssl.train.logger.MetricsLogger`, plus TensorBoard events;
+- ``finetune_last.pt`` after every epoch, atomically; a later run with the same output
+  directory resumes from it (``resume=True``), so a killed job loses at most one epoch;
+- ``finetune.json`` (results) and ``finetune.md`` (a short report with the training curves).
+
+The checkpoint stores the backbone under ``backbone`` and the config under ``config``, like a
+pretraining checkpoint, so ``load_backbone`` reads a fine-tuned backbone too.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vidssl.config import Config
+from vidssl.eval.features import resolve_device
+from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
+from vidssl.train.checkpoint import (
+    FORMAT,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from vidssl.train.logger import MetricsLogger
+
+CHECKPOINT = "finetune_last.pt"
+
+
+def train_transform(cfg: Config) -> Any:
+    """The training augmentation of DESIGN 6: resize, random crop, colour jitter, flip."""
+    from vidssl.data.transforms import ClipTransform
+
+    return ClipTransform(
+        resize=tuple(cfg.data.resize), crop=cfg.data.crop, train=True,
+        color_jitter=cfg.data.color_jitter, hflip=cfg.data.hflip, input=cfg.data.input,
+    )
+
+
+def build_finetune_optimizer(model: VideoClassifier, cfg: Config) -> torch.optim.Optimizer:
+    """``finetune.optimizer`` (sgd with ``optim.momentum``, or adamw) over the trainable
+    parameters; the frozen backbone's are left out when ``finetune.freeze_backbone``."""
+    ft = cfg.finetune
+    params = [p for p in model.parameters() if p.requires_grad]
+    if ft.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=ft.lr, momentum=cfg.optim.momentum,
+                               weight_decay=ft.weight_decay)
+    if ft.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=ft.lr, weight_decay=ft.weight_decay)
+    raise ValueError(f"finetune.optimizer must be sgd or adamw; got '{ft.optimizer}'")
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    from vidssl.train.distributed import autocast
+
+    return autocast(device, precision)
+
+
+def finetune(
+    backbone: nn.Module | None,
+    cfg: Config,
+    *,
+    out_dir: str | Path | None = None,
+    train_source: Any = None,
+    test_source: Any = None,
+    device: str | torch.device | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    init: str = "checkpoint",
+    write_report: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune ``backbone`` (``None`` = random init from the config, seed ``train.seed``)
+    with a new linear classifier on ``train_source`` and 10-clip test it on ``test_source``.
+
+    Sources default to ``build_source(cfg.data, "train" / "test")`` (``data.split`` picks the
+    official split). Returns the results dict that is also written to ``finetune.json``:
+    ``video_top1``, ``video_top5``, ``clip_top1``, counts, and the final training metrics.
+    """
+    from vidssl.data.datasets import ClipDataset, build_source
+    from vidssl.eval.features import random_backbone
+
+    ft = cfg.finetune
+    out = Path(out_dir or cfg.train.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    if backbone is None:
+        backbone, init = random_backbone(cfg), "random"
+    train_source = train_source if train_source is not None else build_source(cfg.data, "train")
+    test_source = test_source if test_source is not None else build_source(cfg.data, "test")
+    num_classes = len(train_source.classes) or int(max(train_source.labels)) + 1
+    if min(train_source.labels, default=-1) < 0:
+        raise ValueError("fine-tuning needs labelled training videos (a label is -1)")
+
+    torch.manual_seed(cfg.train.seed)  # the classifier's initial weights
+    model = VideoClassifier(backbone, num_classes, dropout=ft.dropout)
+    if ft.freeze_backbone:
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+    model.to(dev)
+    optimizer = build_finetune_optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(ft.milestones), gamma=cfg.optim.gamma
+    )
+    scaler = torch.amp.GradScaler(dev.type, enabled=cfg.train.precision == "fp16")
+
+    dataset = ClipDataset(train_source, train_transform(cfg), clip_len=ft.clip_len,
+                          step=ft.clip_step, seed=cfg.train.seed)
+    batch = min(ft.batch_size, len(dataset))
+    drop_last = len(dataset) > batch  # never feed BatchNorm a 1-clip remainder
+    steps_per_epoch = len(dataset) // batch if drop_last else 1
+
+    ckpt_path = out / CHECKPOINT
+    logger = MetricsLogger(out, name="finetune", enabled=True)
+    start_epoch = 0
+    if resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path, map_location="cpu")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch = int(state["epoch"])
+        set_rng_state(state["rng"])
+        logger.truncate_after(start_epoch)
+        tqdm.write(f"vidssl: resuming fine-tuning from {ckpt_path} (epoch {start_epoch})")
+
+    def save(epoch: int) -> None:
+        save_checkpoint(
+            {
+                "format": FORMAT,
+                "kind": "finetune",
+                "config": cfg.to_dict(),
+                "backbone": model.backbone.state_dict(),
+                "model": model.state_dict(),
+                "num_classes": num_classes,
+                "classes": list(train_source.classes),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "rng": rng_state(),
+            },
+            ckpt_path,
+        )
+
+    bar = tqdm(total=ft.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
+               disable=not progress, desc="finetune", unit="step", dynamic_ncols=True)
+    last: dict[str, float] = {}
+    try:
+        for epoch in range(start_epoch, ft.epochs):
+            dataset.set_epoch(epoch)
+            loader = DataLoader(
+                dataset, batch_size=batch, shuffle=True, drop_last=drop_last,
+                num_workers=cfg.data.num_workers, pin_memory=dev.type == "cuda",
+                generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
+            )
+            model.train()
+            if ft.freeze_backbone:
+                model.backbone.eval()  # frozen means frozen BN statistics too
+            t0 = time.perf_counter()
+            loss_sum, correct, seen = 0.0, 0, 0
+            for b in loader:
+                x = b["clip"].to(dev, non_blocking=True)
+                y = b["label"].to(dev, non_blocking=True)
+                with _autocast(dev, cfg.train.precision):
+                    logits = model(x)
+                    loss = nn.functional.cross_entropy(logits.float(), y)
+                if not torch.isfinite(loss):
+                    raise RuntimeError(f"fine-tuning loss is {loss.item()} at epoch {epoch + 1}")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                loss_sum += float(loss.detach()) * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}",
+                                acc=f"{correct / seen:.3f}")
+            last = {
+                "epoch": epoch + 1,
+                "loss": loss_sum / max(1, seen),
+                "train_acc": correct / max(1, seen),
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - t0,
+            }
+            scheduler.step()
+            logger.log(last, step=epoch + 1)
+            save(epoch + 1)
+    finally:
+        bar.close()
+        logger.close()
+
+    results: dict[str, Any] = {
+        "task": "finetune",
+        "dataset": cfg.data.dataset,
+        "split": cfg.data.split,
+        "backbone": cfg.model.backbone,
+        "width": cfg.model.width,
+        "init": init,
+        "epochs": ft.epochs,
+        "num_classes": num_classes,
+        "num_train_videos": len(train_source),
+        **{f"final_{k}": v for k, v in last.items() if k not in ("epoch", "seconds")},
+        **evaluate_recognition(model, test_source, cfg, device=dev, progress=progress),
+    }
+    if write_report:
+        _write_outputs(out, results, cfg)
+    return results
+
+
+def _write_outputs(out: Path, results: dict[str, Any], cfg: Config) -> None:
+    from vidssl.eval.plots import plot_curves
+    from vidssl.eval.report import write_report
+
+    images = []
+    csv = out / "finetune.csv"
+    if csv.is_file():
+        images.append(
+            ("Training curves", plot_curves({"finetune": csv}, out / "finetune_curves.png"))
+        )
+    write_report(out, "finetune", f"Fine-tuning: {cfg.data.dataset} split {cfg.data.split}",
+                 results, images=images, config=cfg,
+                 headline=("video_top1", "clip_top1", "video_top5"))
+
