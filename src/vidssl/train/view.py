@@ -1,0 +1,185 @@
+"""Pretraining the view-synthesis module (DESIGN section 5): ``vidssl pretrain-view``.
+
+Each step does two updates on one batch of real clips ``x`` (consecutive frames, step 1: the
+flow estimator needs true frame-to-frame motion, which pretext clips with rates up to 8 and
+segment junctions do not give):
+
+1. O: ``photometric_loss(x, O(x))`` with O's own Adam optimizer (``view.flow_lr``). This is the
+   only loss that ever changes O.
+2. G: ``x', mu, logvar = G(x)``;
+   ``L_view = view.kl * KL + view.infomax * infomax(O, x, x') + view.infomin * infomin(f, x, x')``
+   with the optimizer and schedule of the ``optim`` section. O enters frozen (see
+   ``infomax_loss``), f is a frozen backbone (``view.extractor``: ``random`` = a randomly
+   initialised ``model.backbone`` at ``model.width``, seeded by ``train.seed``; otherwise the
+   path of a checkpoint whose backbone is loaded).
+
+O is updated first, so G is always measured against the flow estimator's latest state.
+
+Outputs in ``out_dir``: ``checkpoint.pt`` (written atomically after every epoch: ``arch``,
+``generator``, ``flow``, ``config``, ``epoch``, ``step``), ``view_metrics.csv`` (one row per
+epoch: mean losses, mean flow magnitude, learning rate, seconds) and ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from vidssl.config import Config, save_config
+from vidssl.method.view_losses import infomax_loss, infomin_loss, kl_divergence, photometric_loss
+from vidssl.models.view_synthesis import build_view_module
+from vidssl.train.checkpoint import save_checkpoint
+from vidssl.train.logger import MetricsLogger
+
+VIEW_FORMAT = "vidssl-view-v1"
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class NonFiniteViewLossError(RuntimeError):
+    """A view-module loss became NaN or infinite; the last epoch's checkpoint is kept."""
+
+
+def build_extractor(cfg: Config, device: torch.device) -> nn.Module:
+    """The frozen feature extractor f of the info-min term (eval mode, no trainable params)."""
+    if cfg.view.extractor == "random":
+        from vidssl.models.backbones import build_backbone
+
+        # Its own generator state: the extractor must not depend on how much randomness the
+        # rest of the set-up consumed, and must not shift G's initialisation either.
+        state = torch.get_rng_state()
+        torch.manual_seed(cfg.train.seed + 104729)
+        try:
+            f = build_backbone(cfg.model.backbone, width=cfg.model.width, **cfg.model.backbone_args)
+        finally:
+            torch.set_rng_state(state)
+    else:
+        from vidssl.train.checkpoint import load_backbone
+
+        f, _ = load_backbone(cfg.view.extractor)
+    return f.to(device).eval().requires_grad_(False)
+
+
+def build_view_dataset(cfg: Config, split: str = "train", train: bool = True) -> Any:
+    """Clips of ``sampler.clip_len`` consecutive frames with the configured transform."""
+    from vidssl.data.datasets import ClipDataset, build_source
+    from vidssl.data.transforms import ClipTransform
+
+    return ClipDataset(
+        build_source(cfg.data, split),
+        ClipTransform.from_config(cfg.data, train=train),
+        clip_len=cfg.sampler.clip_len,
+        step=1,
+        seed=cfg.train.seed,
+    )
+
+
+def view_checkpoint_state(cfg: Config, module: nn.Module, epoch: int, step: int) -> dict[str, Any]:
+    """What ``load_view_module`` / ``load_view_generator`` read back (weights-only safe)."""
+    return {
+        "format": VIEW_FORMAT,
+        "config": cfg.to_dict(),
+        "arch": module.arch(),
+        "generator": module.generator.state_dict(),
+        "flow": module.flow.state_dict(),
+        "epoch": epoch,
+        "step": step,
+    }
+
+
+def train_view(cfg: Config, out_dir: str | Path, progress: bool = True) -> Path:
+    """Pretrain G and O as configured; returns the path of the checkpoint (``checkpoint.pt``)."""
+    from vidssl.train.pretrain import (
+        build_optimizer,
+        build_scheduler,
+        make_loader,
+        resolve_device,
+        seed_everything,
+        steps_in_epoch,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed)
+    device = resolve_device(cfg.train.device)
+    save_config(cfg, out / "config.yaml")
+
+    dataset = build_view_dataset(cfg)
+    steps = steps_in_epoch(cfg, len(dataset))
+    module = build_view_module(cfg.view).to(device)
+    extractor = build_extractor(cfg, device) if cfg.view.infomin > 0 else None
+    opt_g = build_optimizer(module.generator.parameters(), cfg)
+    sched_g = build_scheduler(opt_g, cfg, steps)
+    opt_o = torch.optim.Adam(module.flow.parameters(), lr=cfg.view.flow_lr)
+    logger = MetricsLogger(out, name="view_metrics")
+    path = out / CHECKPOINT_NAME
+    w = cfg.view
+
+    step = 0
+    bar = tqdm(
+        total=cfg.train.epochs * steps, desc="pretrain-view", unit="step", disable=not progress
+    )
+    try:
+        for epoch in range(cfg.train.epochs):
+            module.train()
+            start = time.time()
+            sums: dict[str, float] = {}
+            loader = make_loader(dataset, cfg, epoch, 0, steps, device)
+            for batch in loader:
+                x = batch["clip"].to(device, non_blocking=True)
+
+                flow = module.flow(x)
+                photo = photometric_loss(x, flow)
+                opt_o.zero_grad(set_to_none=True)
+                photo.backward()
+                opt_o.step()
+
+                view, mu, logvar = module.generator(x)
+                terms = {
+                    "kl": kl_divergence(mu, logvar),
+                    "infomax": infomax_loss(module.flow, x, view),
+                }
+                if extractor is not None:
+                    terms["infomin"] = infomin_loss(extractor, x, view)
+                loss = sum(getattr(w, k) * v for k, v in terms.items())
+                opt_g.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_g.step()
+                sched_g.step()
+                step += 1
+
+                values = {
+                    "photo": photo,
+                    **terms,
+                    "loss": loss,
+                    "flow_mag": flow.detach().norm(dim=1).mean(),
+                }
+                got = {k: float(v.detach()) for k, v in values.items()}
+                bad = [k for k, v in got.items() if not torch.isfinite(torch.tensor(v))]
+                if bad:
+                    raise NonFiniteViewLossError(
+                        f"non-finite view loss at step {step}: "
+                        + ", ".join(f"{k} = {got[k]}" for k in bad)
+                        + f"; the last good checkpoint is {path}"
+                    )
+                for k, v in got.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                bar.update(1)
+                bar.set_postfix(
+                    epoch=epoch + 1, photo=f"{got['photo']:.3f}", g=f"{got['loss']:.3f}"
+                )
+            row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}}
+            row["lr"] = opt_g.param_groups[0]["lr"]
+            row["seconds"] = time.time() - start
+            save_checkpoint(view_checkpoint_state(cfg, module, epoch + 1, step), path)
+            logger.log(row)
+    finally:
+        bar.close()
+        logger.close()
+    return path
