@@ -1,0 +1,589 @@
+"""The built-in "synthetic motion" data set: labelled videos whose class is a kind of motion.
+
+Why it exists: ``vidssl demo`` and the tests need videos that carry real learning signal for a
+tiny 3D CNN within minutes on a CPU, without downloads. Each video shows a textured background
+and a textured sprite; the class is *how things move*, never how they look:
+
+- appearance is random per video (background texture and colours, sprite shape, size, stripes,
+  colours, position, orientation), so no single frame tells the class;
+- the motion kind is the class; its direction or sense is random per video in the ``motion``
+  variant (``MOTION_CLASSES``) and *is* the class in the ``direction`` variant
+  (``DIRECTION_CLASSES``, left/right, cw/ccw, in/out pairs). The pretext task learns kinds of
+  motion but not directions in a CPU budget (docs: FINDINGS), so ``direction`` is the harder
+  benchmark that shows that limit;
+- speeds are random within +-30% of a nominal value chosen so that every class moves visibly at
+  32x32 over 16 frames sampled at rates 1..8 (about 1 px/frame at 32x32, 3 degrees/frame,
+  1.2%/frame of scale, oscillation periods of 16-40 frames).
+
+The sprite performs the motion about its own centre; the background performs the same motion
+about the frame centre scaled by a random "parallax" factor in [0.4, 0.8], so the whole frame
+moves (strong frame-difference signal) while the object stays distinguishable from the scene.
+The background texture is periodic and sampled with wrapped coordinates, and the sprite lives on
+a torus a little larger than the frame, so translations can run for any number of frames
+without reaching an edge.
+
+Rendering is vectorised: the background texture and the sprite (premultiplied colour + alpha)
+are drawn once per video, and all frames come from one batched ``grid_sample`` per layer whose
+sampling grids are per-frame affine maps. Frames are rendered at 64x64 at least and area-pooled
+to smaller sizes (32x32 = 2x2 pooling), which anti-aliases the stripes. All random draws come
+from a numpy ``Generator`` seeded per video (``[seed, split, label, index]``) and the torch ops
+involved compute each output pixel independently, so a seed gives the same bytes whatever the
+number of threads. Train and test use disjoint seed sequences.
+
+Videos are held in memory as uint8 arrays (DataLoader workers fork and share them) and cached
+per process, keyed by config and split, so pretraining and evaluation in one process generate
+them once. :func:`write_synthetic` saves a copy as mp4 files in the generic folder layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidssl.data.datasets import VideoRecord, VideoSource
+from vidssl.data.video import ArrayVideo
+
+# Class names are in sorted order so that a folder data set written by ``vidssl synth`` (labels =
+# sorted class folder names) gets the same labels as the in-memory one.
+MOTION_CLASSES: tuple[str, ...] = (
+    "orbit",  # circular path, sense cw/ccw, random start phase
+    "oscillate",  # back-and-forth translation along a random axis
+    "pulsate",  # periodic growing and shrinking
+    "rotate",  # constant rotation, cw or ccw
+    "shake",  # independent random jitter every frame
+    "spiral",  # rotation and zoom together (a spiral flow field), each sense random
+    "translate",  # constant velocity in a random direction
+    "translate_rotate",  # constant velocity in a random direction while rotating
+    "wobble",  # periodic back-and-forth rotation
+    "zoom",  # constant scale change, in or out
+)
+DIRECTION_CLASSES: tuple[str, ...] = (
+    "orbit_ccw",
+    "orbit_cw",
+    "rotate_ccw",
+    "rotate_cw",
+    "translate_down",
+    "translate_left",
+    "translate_right",
+    "translate_up",
+    "zoom_in",
+    "zoom_out",
+)
+VARIANTS: dict[str, tuple[str, ...]] = {"motion": MOTION_CLASSES, "direction": DIRECTION_CLASSES}
+SPLITS = ("train", "test")
+FPS = 25.0
+
+# Nominal motion magnitudes, in pixels of a 64x64 frame (half of that at 32x32).
+_SPEED = 2.0  # px/frame for translations, and peak speed of orbit/oscillate
+_OMEGA = math.radians(3.0)  # rad/frame for rotations
+_WOBBLE_OMEGA = math.radians(4.0)  # peak rad/frame of wobble
+_ZOOM = 0.012  # log-scale per frame
+_PULSE = 0.035  # peak log-scale per frame of pulsate
+_SHAKE = 1.5  # px standard deviation of the per-frame jitter
+_PERIOD = (16.0, 40.0)  # frames, for orbit / oscillate / wobble / pulsate
+_JITTER = 0.3  # speeds vary by +-30%
+_BASE = 64  # render side for sizes <= 64 (then area-pooled)
+
+_TEX = 64  # background texture side (texels), periodic
+_CANVAS = 64  # sprite canvas side (texels)
+
+
+def class_names(variant: str) -> tuple[str, ...]:
+    """The class names of ``variant`` in label order."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown synthetic variant {variant!r}; known: {', '.join(VARIANTS)}")
+    return VARIANTS[variant]
+
+
+# --------------------------------------------------------------------------------------------
+# Motion: per-frame translation d (T, 2) px, rotation theta (T,) rad, log-scale zeta (T,)
+# --------------------------------------------------------------------------------------------
+
+
+def _unit(angle: float) -> np.ndarray:
+    return np.array([math.cos(angle), math.sin(angle)])
+
+
+def _motion(
+    name: str, rng: np.random.Generator, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame motion of class ``name`` (either variant); ``t`` is centred frame time.
+
+    Image coordinates have y pointing down, so a positive angle turns clockwise on screen.
+    """
+    n = len(t)
+    d = np.zeros((n, 2))
+    theta = np.zeros(n)
+    zeta = np.zeros(n)
+    speed = _SPEED * rng.uniform(1 - _JITTER, 1 + _JITTER)
+    omega = _OMEGA * rng.uniform(1 - _JITTER, 1 + _JITTER)
+    zoom = _ZOOM * rng.uniform(1 - _JITTER, 1 + _JITTER)
+    period = rng.uniform(*_PERIOD)
+    phase = rng.uniform(0, 2 * math.pi)
+    sense = float(rng.choice([-1.0, 1.0]))
+    axis = rng.uniform(0, 2 * math.pi)
+    wave = 2 * math.pi * t / period + phase
+
+    kind, _, direction = name.partition("_")
+    if name in ("translate_down", "translate_left", "translate_right", "translate_up"):
+        base = {"right": 0.0, "down": 0.5 * math.pi, "left": math.pi, "up": 1.5 * math.pi}
+        axis = base[direction] + rng.uniform(-1, 1) * math.radians(15)
+        kind = "translate"
+    elif direction in ("cw", "ccw"):
+        sense = 1.0 if direction == "cw" else -1.0
+    elif direction in ("in", "out"):
+        sense = 1.0 if direction == "in" else -1.0
+
+    if kind == "translate":
+        d = speed * t[:, None] * _unit(axis)[None]
+        if name == "translate_rotate":
+            theta = sense * omega * t
+    elif kind == "rotate":
+        theta = sense * omega * t
+    elif kind == "zoom":
+        zeta = sense * zoom * t
+    elif kind == "orbit":
+        radius = speed * period / (2 * math.pi)
+        ang = sense * wave
+        d = radius * (np.stack([np.cos(ang), np.sin(ang)], 1) - _unit(sense * phase)[None])
+    elif kind == "oscillate":
+        amp = speed * period / (2 * math.pi)
+        d = amp * np.sin(wave)[:, None] * _unit(axis)[None]
+    elif kind == "wobble":
+        amp = _WOBBLE_OMEGA * rng.uniform(1 - _JITTER, 1 + _JITTER) * period / (2 * math.pi)
+        theta = sense * amp * np.sin(wave)
+    elif kind == "pulsate":
+        amp = _PULSE * rng.uniform(1 - _JITTER, 1 + _JITTER) * period / (2 * math.pi)
+        zeta = amp * np.sin(wave)
+    elif kind == "shake":
+        d = _SHAKE * rng.uniform(1 - _JITTER, 1 + _JITTER) * rng.standard_normal((n, 2))
+    elif kind == "spiral":
+        theta = sense * omega * t
+        zeta = float(rng.choice([-1.0, 1.0])) * zoom * t
+    else:
+        raise ValueError(f"unknown synthetic class {name!r}")
+    return d, theta, zeta
+
+
+# --------------------------------------------------------------------------------------------
+# Appearance
+# --------------------------------------------------------------------------------------------
+
+
+def _colour_pair(rng: np.random.Generator, avoid: np.ndarray | None = None) -> np.ndarray:
+    """Two RGB colours in [0, 1] that differ clearly, and (optionally) from ``avoid``'s mean."""
+    while True:
+        c = rng.uniform(0.0, 1.0, size=(2, 3))
+        if np.linalg.norm(c[0] - c[1]) < 0.45:
+            continue
+        if avoid is not None and np.linalg.norm(c.mean(0) - avoid.mean(0)) < 0.35:
+            continue
+        return c
+
+
+def _background(rng: np.random.Generator, colours: np.ndarray) -> np.ndarray:
+    """A periodic ``(3, _TEX, _TEX)`` texture: band-pass noise plus optional stripes.
+
+    Built in the Fourier domain, so it tiles seamlessly and wrapped sampling shows no seams.
+    """
+    fy = np.fft.fftfreq(_TEX)[:, None] * _TEX
+    fx = np.fft.fftfreq(_TEX)[None, :] * _TEX
+    f = np.sqrt(fx**2 + fy**2)
+    fmin, fmax = 2.0, rng.uniform(10.0, 18.0)
+    spectrum = np.where((f >= fmin) & (f <= fmax), 1.0 / np.maximum(f, 1.0) ** 0.5, 0.0)
+    noise = np.fft.ifft2(np.fft.fft2(rng.standard_normal((_TEX, _TEX))) * spectrum).real
+    noise = (noise - noise.mean()) / (noise.std() + 1e-8)
+    k = rng.integers(2, 7)  # stripe cycles per texture period, integer so it tiles
+    ang = rng.uniform(0, 2 * math.pi)
+    kx, ky = np.round(k * math.cos(ang)), np.round(k * math.sin(ang))
+    yy, xx = np.mgrid[0:_TEX, 0:_TEX]
+    stripes = np.sin(2 * math.pi * (kx * xx + ky * yy) / _TEX + rng.uniform(0, 2 * math.pi))
+    w = rng.uniform(0.0, 0.6)
+    value = (1 - w) * noise * 0.5 + w * stripes * 0.8
+    value = 1.0 / (1.0 + np.exp(-2.0 * value))  # squash to (0, 1) with good contrast
+    tex = colours[0][:, None, None] * (1 - value) + colours[1][:, None, None] * value
+    return tex.astype(np.float32)
+
+
+def _sprite(rng: np.random.Generator, colours: np.ndarray) -> np.ndarray:
+    """A ``(4, _CANVAS, _CANVAS)`` premultiplied RGBA sprite on local coords ``[-1.3, 1.3]``.
+
+    Shape (ellipse, polygon, star or blob, with a random aspect) lies within radius 1.2;
+    stripes or checks inside make its rotation and scaling visible.
+    """
+    extent = 1.3
+    lin = (np.arange(_CANVAS) + 0.5) / _CANVAS * 2 * extent - extent
+    y, x = np.meshgrid(lin, lin, indexing="ij")
+    aspect = rng.uniform(0.65, 1.0)
+    xs, ys = x / 1.2, y / (1.2 * aspect)  # the shape stays inside radius 1.2 < extent
+    r = np.hypot(xs, ys)
+    phi = np.arctan2(ys, xs)
+    shape = rng.integers(4)
+    if shape == 0:  # ellipse
+        edge = np.full_like(r, 0.95)
+    elif shape == 1:  # regular polygon
+        m = rng.integers(3, 7)
+        sector = 2 * math.pi / m
+        edge = 0.95 * math.cos(math.pi / m) / np.cos((phi % sector) - sector / 2)
+    elif shape == 2:  # star
+        m = rng.integers(4, 7)
+        edge = 0.95 * (0.7 + 0.3 * np.cos(m * phi))
+    else:  # blob: a few radial harmonics
+        edge = np.full_like(r, 0.75)
+        for h in (2, 3, 5):
+            edge = edge + rng.uniform(-0.08, 0.08) * np.cos(h * phi + rng.uniform(0, 2 * math.pi))
+    soft = 2 * extent / _CANVAS  # one texel of anti-aliased edge
+    alpha = np.clip((edge - r) / soft + 0.5, 0.0, 1.0)
+    freq = rng.uniform(2.0, 3.5)  # stripe cycles per unit radius
+    ang = rng.uniform(0, math.pi)
+    pattern = np.sin(2 * math.pi * freq * (x * math.cos(ang) + y * math.sin(ang)))
+    if rng.random() < 0.4:  # checks instead of stripes
+        pattern = pattern * np.sin(2 * math.pi * freq * (-x * math.sin(ang) + y * math.cos(ang)))
+    value = 0.5 + 0.5 * np.tanh(2.5 * pattern)
+    rgb = colours[0][:, None, None] * (1 - value) + colours[1][:, None, None] * value
+    return np.concatenate([rgb * alpha, alpha[None]]).astype(np.float32)
+
+
+def _rot(theta: np.ndarray) -> np.ndarray:
+    """(T, 2, 2) rotation matrices."""
+    c, s = np.cos(theta), np.sin(theta)
+    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------
+
+
+def render_video(
+    variant: str, label: int, rng: np.random.Generator, size: int = 64, num_frames: int = 96
+) -> np.ndarray:
+    """One video of class ``label`` of ``variant``: uint8 ``(num_frames, size, size, 3)`` RGB.
+
+    All randomness (appearance and motion) is drawn from ``rng``.
+    """
+    names = class_names(variant)
+    if not 0 <= label < len(names):
+        raise ValueError(f"label {label} outside 0..{len(names) - 1} for variant {variant!r}")
+    if size < 1 or num_frames < 1:
+        raise ValueError(f"size and num_frames must be >= 1; got {size}, {num_frames}")
+    pool = max(1, math.ceil(_BASE / size))
+    side = size * pool  # render side
+    px = side / _BASE  # render pixels per nominal (64x64) pixel
+    t = np.arange(num_frames) - (num_frames - 1) / 2.0
+
+    bg_col = _colour_pair(rng)
+    background = _background(rng, bg_col)
+    sprite = _sprite(rng, _colour_pair(rng, avoid=bg_col))
+    d, theta, zeta = _motion(names[label], rng, t)
+    d = d * px
+
+    # Background: screen point y = o + s R(th)(x - o) + d, with parallax lam on every component;
+    # inverted, texel q = offset + (1/texel) s^-1 R(-th) (y - o - d).
+    lam = rng.uniform(0.4, 0.8)
+    texel = math.exp(rng.uniform(math.log(0.8), math.log(2.0))) * px  # render px per texel
+    centre = np.full(2, side / 2.0)
+    bg_lin = (
+        _rot(-lam * theta + rng.uniform(0, 2 * math.pi))
+        * (np.exp(-lam * zeta) / texel)[:, None, None]
+    )
+    bg_off = rng.uniform(0, _TEX, size=2)[None] + np.einsum(
+        "tij,tj->ti", bg_lin, -(centre[None] + lam * d)
+    )
+    # The texture is periodic: shift each frame by whole periods so its smallest texel
+    # coordinate lies in [0, _TEX), then sample a tiling large enough for the frame's span
+    # (no per-pixel wrapping needed).
+    corners = np.array([[0.0, 0.0], [side, 0.0], [0.0, side], [side, side]])
+    reach_bg = np.einsum("tij,kj->tki", bg_lin, corners) + bg_off[:, None]  # (T, 4, 2)
+    bg_off = bg_off - np.floor(reach_bg.min(1) / _TEX) * _TEX
+    span = float((reach_bg.max(1) - reach_bg.min(1)).max())
+    tiles = int(math.ceil(span / _TEX)) + 1
+    background = np.tile(background, (1, tiles, tiles))
+
+    # Sprite: centre c(t) wraps on a torus a bit larger than the frame (see module docstring).
+    radius = math.exp(rng.uniform(math.log(7.0), math.log(15.0))) * px  # px per local unit
+    scale = np.exp(zeta)
+    reach = 1.2 * radius * float(scale.max()) + 2
+    period = side + 2 * reach
+    c0 = rng.uniform(0.25, 0.75, size=2) * side
+    c = (c0[None] + d + reach) % period - reach
+    sp_lin = _rot(-(theta + rng.uniform(0, 2 * math.pi))) / (scale * radius * 1.3)[:, None, None]
+    sp_off = np.einsum("tij,tj->ti", sp_lin, -c)
+
+    # Values are pre-scaled to 0..255 plus 0.5 (bilinear weights and pooling preserve both), so
+    # the composite only needs truncation to become rounded uint8.
+    background = background * 255.0 + 0.5
+    sprite = np.concatenate([sprite[:3] * 255.0 + 0.5 * sprite[3:], sprite[3:]])
+    n_bg = background.shape[-1]
+    bg_lin, bg_off = bg_lin * (2.0 / n_bg), bg_off * (2.0 / n_bg) + (1.0 / n_bg - 1.0)
+    frames = F.grid_sample(
+        torch.from_numpy(background.astype(np.float32))[None].expand(num_frames, -1, -1, -1),
+        _affine_grid(bg_lin, bg_off, side),
+        mode="bilinear",
+        align_corners=False,
+    )
+    out = frames.permute(0, 2, 3, 1).contiguous().numpy()  # (T, H, W, 3)
+
+    # The sprite is sampled only in a box around it (a quarter of the frame or less, unless it
+    # grows large), then composited frame by frame at the box's integer position.
+    box = min(int(math.ceil(2 * reach)) + 1, side)
+    origin = np.floor(c - reach).astype(np.int64) if box < side else np.zeros_like(c, np.int64)
+    sp_off = sp_off + np.einsum("tij,tj->ti", sp_lin, origin.astype(np.float64))
+    layer = F.grid_sample(
+        torch.from_numpy(sprite)[None].expand(num_frames, -1, -1, -1),
+        _affine_grid(sp_lin, sp_off, box),
+        mode="bilinear",
+        align_corners=False,
+    )
+    layer_np = layer.permute(0, 2, 3, 1).numpy()  # (T, box, box, 4)
+    inv_alpha = 1.0 - layer_np[..., 3:]
+    for k in range(num_frames):
+        x0, y0 = int(origin[k, 0]), int(origin[k, 1])
+        xa, xb, ya, yb = max(x0, 0), min(x0 + box, side), max(y0, 0), min(y0 + box, side)
+        if xa >= xb or ya >= yb:
+            continue
+        region = out[k, ya:yb, xa:xb]
+        region *= inv_alpha[k, ya - y0 : yb - y0, xa - x0 : xb - x0]
+        region += layer_np[k, ya - y0 : yb - y0, xa - x0 : xb - x0, :3]
+
+    if pool > 1:  # area pooling as sums of strided views (much faster than avg_pool2d here)
+        rows = sum(out[:, i::pool] for i in range(pool))
+        out = sum(rows[:, :, i::pool] for i in range(pool)) * (1.0 / pool**2)
+    np.clip(out, 0.0, 255.0, out=out)
+    return out.astype(np.uint8)
+
+
+def _affine_grid(linear: np.ndarray, offset: np.ndarray, side: int) -> torch.Tensor:
+    """``grid_sample`` grid ``(T, side, side, 2)`` for per-frame maps ``g = A @ (x, y) + b``.
+
+    ``(x, y)`` are pixel centres. The map is separable into a column term and a row term, so the
+    whole grid is one broadcast addition of ``(T, 1, W, 2)`` and ``(T, H, 1, 2)``.
+    """
+    pos = np.arange(side) + 0.5
+    cols = linear[:, None, :, 0] * pos[None, :, None] + offset[:, None, :]  # (T, W, 2)
+    rows = linear[:, None, :, 1] * pos[None, :, None]  # (T, H, 2)
+    cols_t = torch.from_numpy(cols.astype(np.float32))[:, None]
+    rows_t = torch.from_numpy(rows.astype(np.float32))[:, :, None]
+    return cols_t + rows_t
+
+
+# --------------------------------------------------------------------------------------------
+# Splits, in-memory source, cache
+# --------------------------------------------------------------------------------------------
+
+
+def check_config(syn_cfg: Any) -> None:
+    """Reject settings the generator cannot honour, naming the ``data.synthetic`` key."""
+    class_names(syn_cfg.variant)
+    if syn_cfg.size < 8:
+        raise ValueError(f"data.synthetic.size must be >= 8; got {syn_cfg.size}")
+    if not 1 <= syn_cfg.min_frames <= syn_cfg.max_frames:
+        raise ValueError(
+            "data.synthetic.min_frames/max_frames must satisfy 1 <= min_frames <= max_frames; "
+            f"got {syn_cfg.min_frames}, {syn_cfg.max_frames}"
+        )
+    if syn_cfg.train_per_class < 0 or syn_cfg.test_per_class < 0:
+        raise ValueError("data.synthetic.train_per_class/test_per_class must be >= 0")
+
+
+def split_plan(syn_cfg: Any, split: str) -> list[tuple[int, int]]:
+    """``(label, index_in_class)`` of every video of ``split`` ("train" or "test"), class-major."""
+    if split not in SPLITS:
+        raise ValueError(f"synthetic split must be train or test; got {split!r}")
+    per_class = syn_cfg.train_per_class if split == "train" else syn_cfg.test_per_class
+    return [
+        (label, k) for label in range(len(class_names(syn_cfg.variant))) for k in range(per_class)
+    ]
+
+
+def video_rng(seed: int, split: str, label: int, index: int) -> np.random.Generator:
+    """The generator of one video; train and test draw from disjoint seed sequences."""
+    return np.random.default_rng([int(seed), SPLITS.index(split), int(label), int(index)])
+
+
+def make_video(syn_cfg: Any, split: str, label: int, index: int) -> np.ndarray:
+    """Video ``index`` of class ``label`` in ``split``: uint8 ``(T, size, size, 3)``."""
+    rng = video_rng(syn_cfg.seed, split, label, index)
+    num_frames = int(rng.integers(syn_cfg.min_frames, syn_cfg.max_frames + 1))
+    return render_video(syn_cfg.variant, label, rng, syn_cfg.size, num_frames)
+
+
+def video_name(syn_cfg: Any, split: str, label: int, index: int) -> str:
+    """``<class>/<class>_<split>_<index>``: the relative path (without extension) of a video."""
+    cls = class_names(syn_cfg.variant)[label]
+    return f"{cls}/{cls}_{split}_{index:04d}"
+
+
+_CACHE: dict[tuple[Any, ...], list[np.ndarray]] = {}
+
+
+def _cache_key(syn_cfg: Any, split: str) -> tuple[Any, ...]:
+    per_class = syn_cfg.train_per_class if split == "train" else syn_cfg.test_per_class
+    return (
+        syn_cfg.variant,
+        syn_cfg.size,
+        syn_cfg.min_frames,
+        syn_cfg.max_frames,
+        per_class,
+        syn_cfg.seed,
+        split,
+    )
+
+
+def generate_split(
+    syn_cfg: Any, split: str, progress: Callable[[int, int], None] | None = None
+) -> list[np.ndarray]:
+    """All videos of ``split`` in :func:`split_plan` order, cached per process.
+
+    ``progress(done, total)`` is called after each video that is actually rendered.
+    """
+    check_config(syn_cfg)
+    key = _cache_key(syn_cfg, split)
+    if key not in _CACHE:
+        plan = split_plan(syn_cfg, split)
+        videos = []
+        for i, (label, k) in enumerate(plan):
+            videos.append(make_video(syn_cfg, split, label, k))
+            if progress is not None:
+                progress(i + 1, len(plan))
+        _CACHE[key] = videos
+    return _CACHE[key]
+
+
+def clear_cache() -> None:
+    """Drop the generated videos held by this process (frees their memory)."""
+    _CACHE.clear()
+
+
+def synthetic_source(syn_cfg: Any, split: str = "train") -> VideoSource:
+    """The synthetic videos of ``split`` ("train", "test" or "all") as an in-memory source.
+
+    Generated on first use and cached, so train and evaluation in one process share them.
+    """
+    splits = SPLITS if split == "all" else (split,)
+    records: list[VideoRecord] = []
+    videos: list[ArrayVideo] = []
+    for sp in splits:
+        frames = generate_split(syn_cfg, sp)
+        for (label, k), arr in zip(split_plan(syn_cfg, sp), frames, strict=True):
+            path = f"<synthetic>/{video_name(syn_cfg, sp, label, k)}"
+            records.append(VideoRecord(path, label))
+            videos.append(ArrayVideo(arr, fps=FPS, path=path))
+    return VideoSource(
+        records,
+        classes=list(class_names(syn_cfg.variant)),
+        videos=videos,
+        name=f"synthetic-{syn_cfg.variant}",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Writing to disk (vidssl synth)
+# --------------------------------------------------------------------------------------------
+
+
+def pick_codec() -> str:
+    """``h264`` when this PyAV build can encode it, else ``mpeg4``."""
+    import av
+
+    for name in ("libx264", "h264", "mpeg4"):
+        try:
+            av.codec.Codec(name, "w")
+        except Exception:  # noqa: BLE001 - PyAV raises several types for a missing encoder
+            continue
+        return name
+    raise RuntimeError("PyAV can encode neither h264 nor mpeg4")
+
+
+def write_mp4(path: str | Path, frames: np.ndarray, fps: float = FPS, codec: str = "") -> None:
+    """Encode uint8 ``(T, H, W, 3)`` RGB frames as an mp4 file (every frame kept)."""
+    import av
+
+    codec = codec or pick_codec()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".part.mp4")
+    with av.open(str(tmp), "w") as container:
+        stream = container.add_stream(codec, rate=int(round(fps)))
+        stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
+        stream.pix_fmt = "yuv420p"
+        if codec in ("libx264", "h264"):
+            stream.options = {"crf": "16", "preset": "fast"}
+        else:
+            stream.bit_rate = 4_000_000
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    tmp.replace(path)
+
+
+def write_synthetic(
+    out_dir: str | Path,
+    syn_cfg: Any,
+    codec: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Write the data set as mp4 files in the generic folder layout and return a summary.
+
+    Layout: ``out_dir/<class>/<class>_<split>_<i>.mp4``; ``train.txt`` and ``test.txt`` with
+    lines ``<relative path> <label>``; ``classes.txt`` with one class name per line in label
+    order (also the sorted order of the class folders). Use it as
+    ``data.dataset=folder data.root=DIR data.train_list=DIR/train.txt data.test_list=...``.
+    """
+    check_config(syn_cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    codec = codec or pick_codec()
+    names = class_names(syn_cfg.variant)
+    plans = {sp: split_plan(syn_cfg, sp) for sp in SPLITS}
+    total = sum(len(p) for p in plans.values())
+    done = 0
+    start = time.perf_counter()
+    frames_written = 0
+    for sp in SPLITS:
+        lines = []
+        for label, k in plans[sp]:
+            rel = video_name(syn_cfg, sp, label, k) + ".mp4"
+            frames = make_video(syn_cfg, sp, label, k)
+            write_mp4(out / rel, frames, FPS, codec)
+            frames_written += len(frames)
+            lines.append(f"{rel} {label}\n")
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        (out / f"{sp}.txt").write_text("".join(lines))
+    (out / "classes.txt").write_text("".join(f"{n}\n" for n in names))
+    return {
+        "out_dir": str(out),
+        "variant": syn_cfg.variant,
+        "classes": len(names),
+        "videos": {sp: len(plans[sp]) for sp in SPLITS},
+        "frames": frames_written,
+        "codec": codec,
+        "seconds": time.perf_counter() - start,
+        "config": dataclasses.asdict(syn_cfg) if dataclasses.is_dataclass(syn_cfg) else {},
+    }
+
+
+__all__ = [
+    "DIRECTION_CLASSES",
+    "MOTION_CLASSES",
+    "VARIANTS",
+    "class_names",
+    "clear_cache",
+    "generate_split",
+    "make_video",
+    "render_video",
+    "split_plan",
+    "synthetic_source",
+    "write_mp4",
+    "write_synthetic",
+]
