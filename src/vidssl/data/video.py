@@ -206,6 +206,9 @@ class FrameFolderVideo:
 # --------------------------------------------------------------------------------------------
 
 
+_AV_PICTURE_TYPE_B = 3  # FFmpeg's AVPictureType value for B-frames
+
+
 class AVVideo:
     """A video file decoded with PyAV, seeking to the keyframe before each run of wanted frames.
 
@@ -244,6 +247,7 @@ class AVVideo:
         self.fps = float(rate)
         self._time_base = Fraction(stream.time_base) if stream.time_base else None
         self._start_pts = stream.start_time if stream.start_time is not None else 0
+        self.timestamps_ok = True
         self.metadata_frames = self._metadata_count()
         if self.metadata_frames <= 0:
             self.metadata_frames = self._count_by_decoding()
@@ -251,6 +255,7 @@ class AVVideo:
             self.close()
             raise VideoError(self.path, "no decodable frames")
         self.num_frames = self.metadata_frames
+        self.timestamps_ok = self._check_timestamps()
 
     def _metadata_count(self) -> int:
         """Frame count from the stream header, else from the duration; may be wrong."""
@@ -276,9 +281,43 @@ class AVVideo:
             pass
         return last + 1
 
+    def _check_timestamps(self, probe: int = 12) -> bool:
+        """Decode the first frames and check their timestamps number them 0, 1, 2, ...
+
+        AVI has no presentation timestamps: with B-frames (xvid/DivX as in UCF101 and HMDB51,
+        H.264 in AVI) FFmpeg labels the frames out of order or from 1, and after a seek the
+        decoder can even emit a frame twice in place of its neighbour (seen with MPEG-4 Part 2
+        "packed bitstream" AVIs). Such a file (AVI with B-frames, or timestamps that are not
+        increasing) is read in counting mode: decode from the start and number frames in
+        output order, which is correct but cannot seek. A file passing this check can still
+        switch to counting mode later, if a scan meets timestamps that go backwards.
+        """
+        import av
+
+        indices = []
+        b_frames = False
+        try:
+            self._container.seek(0)
+            for frame in self._container.decode(self._stream):
+                if frame.pts is None:
+                    return False
+                b_frames |= int(frame.pict_type) == _AV_PICTURE_TYPE_B
+                if not indices:
+                    # The first frame is frame 0 whatever its timestamp (edit lists, B-frame
+                    # delay): count from it.
+                    self._start_pts = frame.pts
+                indices.append(self._frame_index(frame, len(indices)))
+                if len(indices) >= probe:
+                    break
+        except av.FFmpegError:
+            return False
+        if b_frames and "avi" in self._container.format.name:
+            return False
+        return bool(indices) and all(b > a for a, b in zip(indices, indices[1:], strict=False))
+
     def _frame_index(self, frame: object, fallback: int) -> int:
         pts = getattr(frame, "pts", None)
-        if pts is None or self._time_base is None:
+        if not self.timestamps_ok or pts is None or self._time_base is None:
             return fallback
         return int(round(float((pts - self._start_pts) * self._time_base * self._rate)))
 
@@ -293,8 +332,9 @@ class AVVideo:
     def _scan(self, pending: list[int], out: dict[int, np.ndarray], check_overshoot: bool) -> int:
         """Decode forward from the current position, filling ``out`` for ``pending`` indices.
 
-        Returns the index of the last frame decoded, or -2 when ``check_overshoot`` is set and
-        the first decoded frame already lies after ``pending[0]`` (the seek went too far).
+        Returns the index of the last frame decoded, -2 when ``check_overshoot`` is set and
+        the first decoded frame already lies after ``pending[0]`` (the seek went too far), or
+        -3 when timestamps turned out unreliable (``timestamps_ok`` is then False).
         """
         import av
 
@@ -307,7 +347,9 @@ class AVVideo:
                 if last == -1 and check_overshoot and k > pending[0]:
                     return -2
                 if k <= last:
-                    continue  # repeated timestamp: keep the first frame shown at that time
+                    # Timestamps went backwards or repeated: they cannot be trusted.
+                    self.timestamps_ok = False
+                    return -3
                 # Index k is the last frame shown at or before time k / fps, so wanted
                 # indices skipped over (variable frame rate) are shown by the previous frame.
                 while p < len(pending) and pending[p] < k:
@@ -329,13 +371,20 @@ class AVVideo:
     def _decode_run(self, wanted: np.ndarray, out: dict[int, np.ndarray]) -> None:
         """Fill ``out`` with the frames of sorted unique ``wanted`` indices, from one seek."""
         pending = [int(k) for k in wanted]
-        self._seek(pending[0])
-        last = self._scan(pending, out, check_overshoot=pending[0] > 0)
-        if last == -2:
-            # The demuxer landed after the first wanted frame (coarse AVI/webm indexes):
-            # decode from the very start instead.
+        last = -2
+        if self.timestamps_ok:
+            self._seek(pending[0])
+            last = self._scan(pending, out, check_overshoot=pending[0] > 0)
+        if last < -1:
+            # The seek landed after the first wanted frame (coarse AVI/webm indexes), or the
+            # timestamps are unusable: decode from the very start (counting mode if need be).
+            for k in pending:
+                out.pop(k, None)
             self._container.seek(0)
             last = self._scan(pending, out, check_overshoot=False)
+            if last == -3:
+                self._container.seek(0)
+                last = self._scan(pending, out, check_overshoot=False)
         missing = [k for k in pending if k not in out]
         if not missing:
             return
