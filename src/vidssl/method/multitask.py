@@ -1,0 +1,238 @@
+"""The paper's pretext model: order + rate prediction + MoCo with shuffle similarity.
+
+``L = l1 * L_order + l2 * L_rate + l3 * L_contrastive`` (DESIGN section 6). A weight of 0 turns
+its term off completely: the head is not built, nothing is computed for it, and with
+``loss.contrastive = 0`` there is no projection head, key encoder or queue at all (so the
+ablations of Table VI cost only what they use).
+
+Training-step protocol (what ``vidssl.train.pretrain`` does)::
+
+    loss, metrics = model(batch)      # keys are computed here and held until after_step
+    loss.backward(); optimizer.step()
+    model.after_step()                # momentum update of the key encoder, then enqueue
+
+Why enqueue in ``after_step`` rather than inside ``forward`` (MoCo's way): the negatives' logits
+keep a reference to the queue for the backward pass, so changing it inside ``forward`` would
+need a copy of the whole queue each step; and a forward that is not followed by an optimizer
+step (evaluation, a skipped step) then never changes the queue. ``after_step`` does nothing
+unless the last forward was a *training step*: ``model.training`` and gradients enabled. Any
+other forward (``model.eval()`` or ``torch.no_grad()``) reads the queue and key encoder but
+never changes them: it runs the key encoder with BN in eval mode and stashes no keys.
+
+Metrics (detached tensors, no host sync): ``loss``, the weighted total; one ``loss_<term>`` per
+enabled term, unweighted, so a trainer can name the term that went non-finite; ``order_acc``;
+``rate_mse`` (in raw rate units, also in classification mode); ``contrastive_acc`` (positive
+logit above every negative).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vidssl.config import Config, ConfigError
+from vidssl.method.moco import KeyQueue, info_nce, momentum_update
+from vidssl.method.similarity import positive_logits, similarity_logits
+from vidssl.models.backbones import build_backbone
+from vidssl.models.heads import OrderHead, ProjectionHead, RateHead
+
+KeyGenerator = Callable[[Tensor], Tensor]
+
+
+@contextlib.contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run ``module`` in eval mode (BN running stats read, not updated), then restore."""
+    was = module.training
+    module.train(False)
+    try:
+        yield
+    finally:
+        module.train(was)
+
+
+class PretextModel(nn.Module):
+    """Query backbone + order/rate/projection heads, momentum key encoder and key queue.
+
+    Attributes other modules rely on: ``backbone`` (the query backbone: what evaluation
+    extracts), ``forward(batch) -> (loss, metrics)``, ``after_step()``, ``encode_keys(x)`` (the
+    key path, to wrap with shuffle-BN under DDP), ``gather_keys(keys)`` (identity here; under
+    DDP, gather keys from all ranks before they enter the queue) and
+    ``set_key_generator(fn, p)`` (view-synthesis keys).
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        m, lc, s = cfg.model, cfg.loss, cfg.sampler
+        self.n = s.n_segments
+        self.rate_min, self.rate_max = s.rate_min, s.rate_max
+        self.num_rates = s.rate_max - s.rate_min + 1
+        self.rate_mode = m.rate_mode
+        self.w_order, self.w_rate, self.w_contrastive = lc.order, lc.rate, lc.contrastive
+        if self.w_order == 0 and self.w_rate == 0 and self.w_contrastive == 0:
+            raise ConfigError(
+                "loss.order, loss.rate and loss.contrastive are all 0: nothing to learn"
+            )
+
+        self.backbone = build_backbone(m.backbone, m.width, **m.backbone_args)
+        feat = int(self.backbone.feature_dim)
+        self.dropout = nn.Dropout(m.dropout) if m.dropout > 0 else nn.Identity()
+
+        self.order_head: nn.Module | None = None
+        self.rate_head: nn.Module | None = None
+        if self.w_order > 0:
+            self.order_head = OrderHead(feat, len(list(itertools.permutations(range(self.n)))),
+                                        m.order_hidden)
+        if self.w_rate > 0:
+            self.rate_head = RateHead(feat, self.n, m.rate_mode, self.num_rates)
+
+        c = cfg.contrastive
+        self.similarity, self.matching, self.tau = c.similarity, c.matching, c.temperature
+        self.momentum = c.momentum
+        self.proj_dim = cfg.projection_dim()
+        self.projection: nn.Module | None = None
+        self.key_backbone: nn.Module | None = None
+        self.key_projection: nn.Module | None = None
+        self.queue: KeyQueue | None = None
+        if self.w_contrastive > 0:
+            self.projection = ProjectionHead(feat, m.proj_hidden or feat, self.proj_dim)
+            # The key encoder starts as an exact copy and only ever moves by momentum.
+            self.key_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
+            self.key_projection = copy.deepcopy(self.projection).requires_grad_(False)
+            self.queue = KeyQueue(c.queue_size, self.proj_dim, seed=cfg.train.seed)
+
+        self._key_generator: KeyGenerator | None = None
+        self._key_p = 0.0
+        self._pending_keys: Tensor | None = None
+
+    # ---------------------------------------------------------------- key path (MoCo)
+
+    def set_key_generator(self, fn: KeyGenerator | None, p: float) -> None:
+        """Use ``fn(query_clip)`` as the key of each training sample with probability ``p``.
+
+        ``fn`` maps a ``(b, 3, T, H, W)`` clip batch to synthesized views of the same shape (the
+        frozen view-synthesis generator). The per-sample draw uses the global CPU torch RNG, whose
+        state the trainer checkpoints, so a resumed run draws the same keys; evaluation forwards
+        never draw (their keys are always ``batch["key"]``), so they do not shift that RNG.
+        """
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"view.p must be in [0, 1]; got {p}")
+        self._key_generator = fn
+        self._key_p = float(p) if fn is not None else 0.0
+
+    def _key_clips(self, batch: dict[str, Tensor], training: bool) -> Tensor:
+        clip = batch["clip"]
+        key = batch.get("key")
+        use_synth = training and self._key_generator is not None and self._key_p > 0
+        if key is None and not (use_synth and self._key_p >= 1.0):
+            raise KeyError(
+                "the contrastive term needs batch['key'] (the resampled clip of the same video); "
+                "build the dataset with with_key=True"
+            )
+        if not use_synth:
+            return key
+        assert self._key_generator is not None
+        chosen = (torch.rand(clip.shape[0]) < self._key_p).nonzero().flatten()  # CPU: no sync
+        if chosen.numel() == 0:
+            return key
+        idx = chosen.to(clip.device, non_blocking=True)
+        synth = self._key_generator(clip.index_select(0, idx)).to(clip.dtype)
+        if chosen.numel() == clip.shape[0]:
+            return synth
+        return key.index_copy(0, idx, synth)
+
+    def encode_keys(self, x: Tensor) -> Tensor:
+        """Key encoder (backbone + projection) on ``x``; called without gradient.
+
+        Kept as one method so a distributed trainer can wrap it with shuffle-BN (permute the
+        batch across ranks, encode, un-permute), as MoCo does.
+        """
+        assert self.key_backbone is not None and self.key_projection is not None
+        return self.key_projection(self.key_backbone(x))
+
+    def gather_keys(self, keys: Tensor) -> Tensor:
+        """Keys entering the queue. Single process: this step's keys; a distributed trainer
+        replaces it with an all-gather so every rank's queue holds every rank's keys."""
+        return keys
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Momentum-update the key encoder and enqueue the keys of the last training forward.
+
+        Call once after each ``optimizer.step()``. A no-op when the contrastive term is off or
+        the last forward was not a training step.
+        """
+        keys, self._pending_keys = self._pending_keys, None
+        if keys is None:
+            return
+        assert self.key_backbone is not None and self.key_projection is not None
+        assert self.projection is not None and self.queue is not None
+        momentum_update(
+            itertools.chain(self.key_backbone.parameters(), self.key_projection.parameters()),
+            itertools.chain(self.backbone.parameters(), self.projection.parameters()),
+            self.momentum,
+        )
+        self.queue.enqueue(self.gather_keys(keys))
+
+    # ---------------------------------------------------------------- forward
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """``batch``: ``clip`` (B,3,T,H,W), ``order`` (B,), ``rates`` (B,n) raw, ``key``."""
+        training = self.training and torch.is_grad_enabled()
+        feats = self.backbone(batch["clip"])
+        metrics: dict[str, Tensor] = {}
+        terms: list[Tensor] = []
+
+        if self.order_head is not None:
+            logits = self.order_head(self.dropout(feats))
+            order = batch["order"]
+            loss_order = F.cross_entropy(logits.float(), order)
+            terms.append(self.w_order * loss_order)
+            metrics["loss_order"] = loss_order.detach()
+            metrics["order_acc"] = (logits.detach().argmax(1) == order).float().mean()
+
+        if self.rate_head is not None:
+            out = self.rate_head(self.dropout(feats)).float()
+            rates = batch["rates"].float()
+            if self.rate_mode == "classification":
+                logits = out.reshape(-1, self.n, self.num_rates)
+                target = (rates.round().long() - self.rate_min).clamp_(0, self.num_rates - 1)
+                loss_rate = F.cross_entropy(logits.flatten(0, 1), target.flatten())
+                pred = (logits.detach().argmax(-1) + self.rate_min).float()
+            else:
+                loss_rate = F.mse_loss(out, rates)
+                pred = out.detach()
+            terms.append(self.w_rate * loss_rate)
+            metrics["loss_rate"] = loss_rate.detach()
+            metrics["rate_mse"] = F.mse_loss(pred, rates)
+
+        if self.projection is not None:
+            assert self.queue is not None and self.key_backbone is not None
+            q = self.projection(feats)
+            with torch.no_grad():
+                key_clip = self._key_clips(batch, training)
+                if training:
+                    keys = self.encode_keys(key_clip)
+                else:
+                    with _eval_mode(self.key_backbone), _eval_mode(self.key_projection):
+                        keys = self.encode_keys(key_clip)
+                keys = keys.float()
+            kw = dict(kind=self.similarity, chunks=self.n, matching=self.matching, tau=self.tau)
+            pos = positive_logits(q, keys, **kw)
+            neg = similarity_logits(q, self.queue.keys, **kw)
+            loss_con, acc = info_nce(pos, neg)
+            terms.append(self.w_contrastive * loss_con)
+            metrics["loss_contrastive"] = loss_con.detach()
+            metrics["contrastive_acc"] = acc
+            if training:
+                self._pending_keys = keys
+
+        loss = torch.stack(terms).sum() if len(terms) > 1 else terms[0]
+        metrics["loss"] = loss.detach()
+        return loss, metrics
