@@ -1,8 +1,9 @@
 """Small real videos for tests, written with PyAV (H.264 / MPEG-4) or as frame folders.
 
-``coded_frames(n)`` makes frames whose index can be read back after lossy compression:
-the left half is flat grey ``16 * (k % 16) + 8`` and the right half ``16 * (k // 16) + 8``, so
-``decode_index(frame)`` recovers ``k`` (up to 255) with +-7 grey levels of tolerance.
+``coded_frames(n)`` makes frames whose index can be read back after lossy compression: three
+vertical bands hold the base-8 digits of ``k`` as flat grey levels ``32 * digit + 16``, so
+``decode_index(frame)`` recovers ``k`` (up to 511) with +-15 grey levels of tolerance (MPEG-4
+B-frames drift by about 10 levels on flat areas).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import numpy as np
 from PIL import Image
 
 
-def coded_frames(n: int, height: int = 48, width: int = 64) -> np.ndarray:
+def coded_frames(n: int, height: int = 48, width: int = 96) -> np.ndarray:
     """uint8 (n, H, W, 3) frames whose index k is readable with :func:`decode_index`."""
-    if n > 256:
-        raise ValueError("coded_frames encodes at most 256 frames")
+    if n > 512:
+        raise ValueError("coded_frames encodes at most 512 frames")
     k = np.arange(n)
     out = np.empty((n, height, width, 3), np.uint8)
-    out[:, :, : width // 2] = (16 * (k % 16) + 8)[:, None, None, None]
-    out[:, :, width // 2 :] = (16 * (k // 16) + 8)[:, None, None, None]
+    third = width // 3
+    for band in range(3):
+        digit = (k // 8**band) % 8
+        out[:, :, band * third : (band + 1) * third] = (32 * digit + 16)[:, None, None, None]
     return out
 
 
@@ -30,12 +33,14 @@ def decode_index(frames: np.ndarray) -> np.ndarray:
     """The frame index each frame of (T, H, W, 3) encodes (see :func:`coded_frames`)."""
     frames = np.asarray(frames, dtype=np.float64)
     h, w = frames.shape[1:3]
-    # Sample away from the centre edge, where the codec blurs the two halves together.
-    left = frames[:, h // 4 : 3 * h // 4, w // 8 : 3 * w // 8].mean(axis=(1, 2, 3))
-    right = frames[:, h // 4 : 3 * h // 4, 5 * w // 8 : 7 * w // 8].mean(axis=(1, 2, 3))
-    lo = np.clip(np.round((left - 8) / 16), 0, 15).astype(int)
-    hi = np.clip(np.round((right - 8) / 16), 0, 15).astype(int)
-    return hi * 16 + lo
+    third = w // 3
+    k = np.zeros(len(frames), dtype=int)
+    for band in range(3):
+        # Sample the middle of each band, away from the edges the codec blurs.
+        x0, x1 = band * third + third // 4, band * third + 3 * third // 4
+        level = frames[:, h // 4 : 3 * h // 4, x0:x1].mean(axis=(1, 2, 3))
+        k += np.clip(np.round((level - 16) / 32), 0, 7).astype(int) * 8**band
+    return k
 
 
 def write_video(
@@ -44,12 +49,14 @@ def write_video(
     codec: str = "h264",
     fps: int = 25,
     gop: int = 12,
+    b_frames: int = 2,
 ) -> Path:
     """Write uint8 (T, H, W, 3) RGB ``frames`` as a real encoded video file.
 
     ``codec`` is "h264" (libx264, near-lossless, with B-frames) or "mpeg4" (MPEG-4 Part 2, the
     xvid-like codec of UCF101's .avi files). ``gop`` keyframe interval: small so that seeking
-    is exercised even in short test videos.
+    is exercised even in short test videos. ``b_frames``: B-frames between references (UCF101
+    and HMDB51 AVIs have them; they are what makes AVI timestamps unreliable).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,9 +68,9 @@ def write_video(
         stream.pix_fmt = "yuv420p"
         stream.gop_size = gop
         if codec == "h264":
-            stream.options = {"crf": "10", "preset": "ultrafast", "bf": "2"}
+            stream.options = {"crf": "10", "preset": "ultrafast", "bf": str(b_frames)}
         else:
-            stream.options = {"qscale": "2"}
+            stream.options = {"qscale": "2", "bf": str(b_frames)}
             stream.bit_rate = 4_000_000
         for arr in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
