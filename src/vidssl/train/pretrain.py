@@ -99,15 +99,27 @@ class EpochSampler(Sampler[int]):
 
     With ``num_samples`` larger than the dataset the order cycles through fresh permutations, so
     a fixed number of steps per epoch works on any dataset size. Under DDP each rank takes every
-    ``world_size``-th index of the same global order (disjoint shards, reshuffled per epoch).
+    ``world_size``-th index of the same global order (disjoint shards, reshuffled per epoch);
+    the global order does not depend on the number of processes, so a resume with another
+    ``world_size`` continues the same sequence of samples.
+
+    ``pairs=True`` yields ``(epoch, index)`` for :class:`~vidssl.train.distributed.EpochIndexed`:
+    one loader (and its persistent workers) then serves every epoch, moved on by
+    :meth:`set_epoch` in the main process, where the sampler runs.
     """
 
     def __init__(self, dataset_len: int, num_samples: int, seed: int, epoch: int,
-                 start: int = 0, rank: int = 0, world_size: int = 1) -> None:
+                 start: int = 0, rank: int = 0, world_size: int = 1,
+                 pairs: bool = False) -> None:
         self.n = dataset_len
         self.num_samples = num_samples
         self.seed, self.epoch, self.start = seed, epoch, start
         self.rank, self.world_size = rank, world_size
+        self.pairs = pairs
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Serve ``epoch`` from its ``start``-th sample of this rank (a mid-epoch resume)."""
+        self.epoch, self.start = epoch, start
 
     def global_order(self) -> np.ndarray:
         rng = np.random.default_rng([self.seed, self.epoch, 7919])
@@ -116,8 +128,10 @@ class EpochSampler(Sampler[int]):
         return np.concatenate([rng.permutation(self.n) for _ in range(reps)])[:total]
 
     def __iter__(self) -> Iterator[int]:
-        mine = self.global_order()[self.rank :: self.world_size]
-        return iter(mine[self.start :].tolist())
+        mine = self.global_order()[self.rank :: self.world_size][self.start :].tolist()
+        if self.pairs:
+            return iter([(self.epoch, i) for i in mine])
+        return iter(mine)
 
     def __len__(self) -> int:
         return self.num_samples - self.start
@@ -195,14 +209,19 @@ def steps_in_epoch(cfg: Config, dataset_len: int, world_size: int = 1) -> int:
 
 def make_loader(dataset: Any, cfg: Config, epoch: int, start_step: int, steps: int,
                 device: torch.device, rank: int = 0, world_size: int = 1) -> DataLoader:
+    """The training loader, made once per run: move it to another epoch with
+    ``loader.sampler.set_epoch(epoch, start_step * batch_size)``.
+
+    Workers are persistent (no re-spawn and dataset re-pickling each epoch); the epoch reaches
+    them inside each index (:class:`~vidssl.train.distributed.EpochIndexed`). Pinned memory on
+    GPU lets the host-to-device copy run asynchronously.
+    """
     b = cfg.train.batch_size
     sampler = EpochSampler(len(dataset), steps * b, cfg.train.seed, epoch, start_step * b,
-                           rank, world_size)
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(epoch)
+                           rank, world_size, pairs=True)
     workers = cfg.data.num_workers
     return DataLoader(
-        dataset,
+        dist_utils.EpochIndexed(dataset),
         batch_size=b,
         sampler=sampler,
         num_workers=workers,
@@ -211,7 +230,7 @@ def make_loader(dataset: Any, cfg: Config, epoch: int, start_step: int, steps: i
         # our own generator: creating the loader must not consume the global torch RNG,
         # or a resumed run would drift from an uninterrupted one
         generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
-        persistent_workers=False,
+        persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
     )
 
@@ -260,8 +279,17 @@ def evaluate_pretext(model: torch.nn.Module, dataset: Any, cfg: Config, device: 
 
 
 def _checkpoint_state(cfg: Config, model: Any, optimizer: Any, scheduler: Any, epoch: int,
-                      step: int, epoch_step: int) -> dict[str, Any]:
+                      step: int, epoch_step: int, scaler: Any = None,
+                      rank_rngs: list[Any] | None = None) -> dict[str, Any]:
     core = dist_utils.unwrap(model)
+    extra: dict[str, Any] = {}
+    if scaler is not None and scaler.is_enabled():
+        extra["scaler"] = scaler.state_dict()
+    if rank_rngs is not None:
+        # every rank's RNG (dropout, key draws differ per rank) and the job size, so a resume
+        # with the same number of processes is exact and one with another number is sound
+        extra["rank_rng"] = rank_rngs
+        extra["world_size"] = len(rank_rngs)
     return {
         "format": FORMAT,
         "kind": "pretrain",
@@ -274,7 +302,25 @@ def _checkpoint_state(cfg: Config, model: Any, optimizer: Any, scheduler: Any, e
         "step": step,
         "epoch_step": epoch_step,
         "rng": rng_state(),
+        **extra,
     }
+
+
+def _rescale_position(ckpt: dict[str, Any], cfg: Config, steps: int,
+                      world_size: int) -> tuple[int, int]:
+    """``(step, epoch_step)`` of a checkpoint in this job's units.
+
+    Same number of processes: as saved. Another number with ``train.steps_per_epoch: 0`` (an
+    epoch is one pass over the data): an optimizer step now covers another number of samples,
+    so the position is recomputed from the samples consumed, and the learning-rate schedule
+    (a function of step / steps per epoch) lands on the same epoch fraction.
+    """
+    old_world = int(ckpt.get("world_size", 1))
+    step, epoch_step = int(ckpt["step"]), int(ckpt.get("epoch_step", 0))
+    if old_world == world_size or cfg.train.steps_per_epoch > 0:
+        return step, epoch_step
+    epoch_step = min(steps, epoch_step * old_world // world_size)
+    return int(ckpt["epoch"]) * steps + epoch_step, epoch_step
 
 
 def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = True,
@@ -292,7 +338,7 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
     seed_everything(cfg.train.seed + ctx.rank)
 
     start_epoch, step, epoch_step = 0, 0, 0
-    ckpt = None
+    ckpt: dict[str, Any] | None = None
     if resume:
         ckpt = load_checkpoint(resume, map_location="cpu")
         old = checkpoint_config(ckpt, resume)
@@ -314,14 +360,29 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
                 tqdm.write(f"vidssl: no held-out pretext metrics ({exc})")
     steps = steps_in_epoch(cfg, len(dataset), ctx.world_size)
 
-    model = build_model(cfg).to(device)
+    model = dist_utils.prepare_model(build_model(cfg).to(device), ctx, cfg)
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     scheduler = build_scheduler(optimizer, cfg, steps)
+    scaler = dist_utils.grad_scaler(device, cfg.train.precision)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"])
+        if "scaler" in ckpt and scaler.is_enabled():
+            scaler.load_state_dict(ckpt["scaler"])
+        step, epoch_step = _rescale_position(ckpt, cfg, steps, ctx.world_size)
+        if scheduler.last_epoch != step:  # another world size moved the position
+            scheduler.last_epoch = step
+            for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs,
+                                       scheduler.lr_lambdas):
+                group["lr"] = base * fn(step)
+        rank_rng = ckpt.get("rank_rng")
+        if rank_rng is not None and len(rank_rng) == ctx.world_size:
+            set_rng_state(rank_rng[ctx.rank])
+        else:
+            set_rng_state(ckpt["rng"])
+            if ctx.rank > 0:  # ranks must not share random draws: derive theirs
+                torch.manual_seed(cfg.train.seed + 7919 * ctx.rank + step)
     if cfg.view.checkpoint and hasattr(model, "set_key_generator"):
         from vidssl.models.view_synthesis import load_view_generator
 
@@ -337,9 +398,10 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
     last_path = out / "checkpoint.pt"
 
     def save(epoch: int, epoch_step_: int) -> None:
+        rank_rngs = dist_utils.gather_objects(ctx, rng_state())  # a collective: every rank
         if ctx.is_main:
             state = _checkpoint_state(cfg, train_model, optimizer, scheduler, epoch, step,
-                                      epoch_step_)
+                                      epoch_step_, scaler, rank_rngs)
             save_checkpoint(state, last_path)
         dist_utils.barrier(ctx)
 
@@ -348,23 +410,26 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
                desc=f"pretrain {cfg.name}", unit="step", dynamic_ncols=True)
     steps_this_call = 0
     epoch = start_epoch
+    loader = make_loader(dataset, cfg, start_epoch, epoch_step, steps, device, ctx.rank,
+                         ctx.world_size)
+    channels_last = cfg.train.channels_last
     try:
         with StopRequest() as stop:
             for epoch in range(start_epoch, cfg.train.epochs):
-                loader = make_loader(dataset, cfg, epoch, epoch_step, steps, device,
-                                     ctx.rank, ctx.world_size)
+                loader.sampler.set_epoch(epoch, epoch_step * cfg.train.batch_size)
                 train_model.train()
                 sums: dict[str, torch.Tensor] = {}
                 n_seen = 0
                 t0 = time.perf_counter()
                 for batch in loader:
-                    batch = to_device(batch, device)
+                    batch = dist_utils.batch_to_device(batch, device, channels_last)
                     with dist_utils.autocast(device, cfg.train.precision):
                         loss, metrics = train_model(batch)
                     check_finite(metrics, loss, step + 1)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                     dist_utils.unwrap(train_model).after_step()
                     scheduler.step()
                     step += 1

@@ -1,0 +1,207 @@
+"""Multi-process pretraining: DDP on 2 CPU processes (gloo), shuffle-BN, shared queue, resume
+with another number of processes; and the loader plumbing that carries the epoch to workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from vidssl.config import load_config
+from vidssl.train import distributed as du
+from vidssl.train.checkpoint import load_checkpoint
+from vidssl.train.pretrain import EpochSampler, build_model, pretrain
+
+B = 2  # per-rank batch
+
+TINY = [
+    "data.dataset=unlabeled",
+    "data.input=diff",
+    "data.resize=[32,32]",
+    "data.crop=28",
+    "data.num_workers=0",
+    "sampler.rate_max=2",
+    "model.backbone=r3d",
+    "model.width=0.125",
+    "model.proj_dim=12",
+    "contrastive.queue_size=16",
+    "contrastive.momentum=0.9",
+    "optim.name=sgd",
+    "optim.lr=0.05",
+    f"train.batch_size={B}",
+    "train.eval_every=0",
+    "train.device=cpu",
+    "train.threads=1",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _write_videos(root: Path, n: int = 8, frames: int = 24) -> None:
+    rng = np.random.default_rng(0)
+    for v in range(n):
+        folder = root / f"video{v}"
+        folder.mkdir(parents=True)
+        base = rng.integers(0, 255, (32, 32, 3))
+        for f in range(frames):
+            img = np.roll(base, shift=f * (v % 3 + 1), axis=1).astype(np.uint8)
+            Image.fromarray(img).save(folder / f"img_{f + 1:05d}.jpg", quality=95)
+
+
+def _batch(cfg, rank: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(100 + rank)
+    shape = (B, 3, cfg.sampler.clip_len, 28, 28)
+    return {"clip": torch.randn(shape, generator=g), "key": torch.randn(shape, generator=g),
+            "order": torch.randint(0, 6, (B,), generator=g),
+            "rates": torch.randint(1, 3, (B, 3), generator=g).float()}
+
+
+def _one_step_checks(cfg) -> None:
+    """Runs on each rank: one hand-made DDP step, asserting the distributed contract."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    ctx = du.context()
+    torch.manual_seed(0)  # identical initial weights on every rank
+    model = du.prepare_model(build_model(cfg), ctx, cfg)
+    ddp = du.wrap_model(model, ctx, cfg)
+    ddp.train()
+    batch = _batch(cfg, rank)
+
+    # gradients: DDP's equal the mean of the per-rank (unsynchronised) gradients
+    torch.manual_seed(1)
+    with ddp.no_sync():
+        ddp(batch)[0].backward()
+    local = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    ddp.zero_grad(set_to_none=True)
+    torch.manual_seed(1)
+    loss, _ = ddp(batch)
+    loss.backward()
+    synced = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    assert len(local) == len(synced) > 0
+    for lo, sy in zip(local, synced):
+        everyone = du.all_gather_cat(lo[None])
+        torch.testing.assert_close(sy, everyone.mean(0), rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(du.all_gather_cat(sy[None])[0], sy)  # same on all ranks
+
+    # shuffle-BN: each key comes from encoding a shard of the globally permuted batch
+    key_enc = torch.nn.Sequential(model.key_backbone, model.key_projection).train()
+    torch.manual_seed(2)
+    keys = model.encode_keys(batch["key"])
+    all_keys = du.all_gather_cat(keys)
+    all_clips = du.all_gather_cat(batch["key"])
+    torch.manual_seed(2)
+    perm = torch.randperm(world * B)  # what rank 0 drew and broadcast
+    expected = torch.empty_like(all_keys)
+    with torch.no_grad():
+        for r in range(world):
+            shard = perm[r * B:(r + 1) * B]
+            expected[shard] = key_enc(all_clips[shard])
+    torch.testing.assert_close(all_keys, expected, rtol=1e-4, atol=1e-5)
+
+    # queue: after one step every rank's queue is the same and holds every rank's keys
+    seen: list[torch.Tensor] = []
+    gather = model.gather_keys
+    model.gather_keys = lambda k: (seen.append(k.clone()), gather(k))[1]
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    model.after_step()
+    (mine,) = seen
+    q = model.queue.newest_first()[: world * B].flip(0)
+    torch.testing.assert_close(q, du.all_gather_cat(mine).to(q.dtype))
+    torch.testing.assert_close(du.all_gather_cat(model.queue.keys[None])[0], model.queue.keys)
+    torch.testing.assert_close(du.all_gather_cat(model.queue.keys[None])[-1], model.queue.keys)
+
+
+def _worker(rank: int, world: int, port: int, out: str, root: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        cfg = load_config(None, TINY + [f"data.root={root}", f"train.out_dir={out}",
+                                        "train.epochs=2", "train.steps_per_epoch=0"])
+        _one_step_checks(cfg)
+        # 8 videos, 2 x 2 per step: 2 steps per epoch; stop mid-epoch 2 (Ctrl-C's path)
+        pretrain(cfg, progress=False, stop_after_steps=3)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_share_queue_average_grads_and_resume_in_one(tmp_path: Path) -> None:
+    root, out = tmp_path / "videos", tmp_path / "run"
+    _write_videos(root)
+    mp.spawn(_worker, args=(2, _free_port(), str(out), str(root)), nprocs=2, join=True)
+
+    ck = load_checkpoint(out / "checkpoint.pt")
+    assert (ck["world_size"], ck["epoch"], ck["step"], ck["epoch_step"]) == (2, 1, 3, 1)
+    assert len(ck["rank_rng"]) == 2
+    assert len((out / "metrics.csv").read_text().strip().splitlines()) == 2  # rank 0 only
+
+    # one process: 4 steps per epoch; a half-done epoch is 2 of them, ending at step 4 + 4
+    cfg = load_config(None, TINY + [f"data.root={root}", f"train.out_dir={out}",
+                                    "train.epochs=2", "train.steps_per_epoch=0"])
+    resumed = load_checkpoint(pretrain(cfg, resume=out / "checkpoint.pt", progress=False))
+    assert (resumed["world_size"], resumed["epoch"], resumed["step"]) == (1, 2, 8)
+    assert not torch.equal(resumed["model"]["queue.keys"], ck["model"]["queue.keys"])
+    assert len((out / "metrics.csv").read_text().strip().splitlines()) == 3
+
+
+def test_sampler_shards_reshuffles_and_continues_across_world_sizes() -> None:
+    n, b = 12, 2
+
+    def shard(epoch: int, rank: int, world: int, start: int = 0) -> list[int]:
+        return list(EpochSampler(n, n // world, 0, epoch, start, rank, world))
+
+    r0, r1 = shard(0, 0, 2), shard(0, 1, 2)
+    assert sorted(r0 + r1) == list(range(n))  # disjoint shards covering every video
+    assert shard(1, 0, 2) + shard(1, 1, 2) != r0 + r1  # a new order each epoch
+    # 2 steps on 2 ranks consumed 2 * 2 * b samples; one process continues with the rest
+    seen = [x for s in range(2) for r in (r0, r1) for x in r[s * b:(s + 1) * b]]
+    rest = shard(0, 0, 1, start=2 * 2 * b)
+    assert sorted(seen + rest) == list(range(n))
+
+
+class _EpochEcho(Dataset):
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.tensor([self.epoch, i])
+
+
+def test_persistent_workers_see_each_epoch_through_the_sampler() -> None:
+    sampler = EpochSampler(4, 4, 0, 0, pairs=True)
+    loader = DataLoader(du.EpochIndexed(_EpochEcho()), batch_size=2, sampler=sampler,
+                        num_workers=1, persistent_workers=True)
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        items = torch.cat(list(loader))
+        assert items[:, 0].tolist() == [epoch] * 4
+        assert sorted(items[:, 1].tolist()) == [0, 1, 2, 3]
+    assert du.EpochIndexed(_EpochEcho())[3].tolist() == [0, 3]  # plain ints still work
+
+
+def test_sync_bn_without_gpu_is_a_config_error() -> None:
+    pytest.importorskip("torch.distributed")
+    from vidssl.config import ConfigError
+
+    cfg = load_config(None, TINY + ["contrastive.key_bn=sync"])
+    model = build_model(cfg)
+    with pytest.raises(ConfigError, match="key_bn"):
+        du.prepare_for_ddp(model, du.DistContext(0, 2, 0), cfg)
