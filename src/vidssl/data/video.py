@@ -281,7 +281,7 @@ class AVVideo:
             pass
         return last + 1
 
-    def _check_timestamps(self, probe: int = 12) -> bool:
+    def _check_timestamps(self, probe: int = 6) -> bool:
         """Decode the first frames and check their timestamps number them 0, 1, 2, ...
 
         AVI has no presentation timestamps: with B-frames (xvid/DivX as in UCF101 and HMDB51,
