@@ -19,9 +19,10 @@ average rate, so a seek that lands on a keyframe yields correctly numbered frame
 variable-frame-rate stream, index ``k`` is the last frame shown at or before time ``k / fps``.
 
 When the metadata over-states the frame count, the decoder reaches the end of the stream before
-the last wanted frame. The reader then corrects ``num_frames`` to the true count and raises
-:class:`ShortVideoError` carrying it, instead of returning fewer or repeated frames; callers
-draw a new clip for the corrected length.
+the last wanted frame (a frame FFmpeg flags as corrupt, such as the half-written last frame of
+a truncated file, counts as the end). The reader then corrects ``num_frames`` to the true
+count and raises :class:`ShortVideoError` carrying it, instead of returning fewer or repeated
+frames; callers draw a new clip for the corrected length.
 """
 
 from __future__ import annotations
@@ -343,6 +344,10 @@ class AVVideo:
         p = 0
         try:
             for frame in self._container.decode(self._stream):
+                if frame.is_corrupt:
+                    # FFmpeg concealed damage with pieces of other frames (a truncated
+                    # file's last frame): the video ends before it.
+                    break
                 k = self._frame_index(frame, last + 1)
                 if last == -1 and check_overshoot and k > pending[0]:
                     return -2
