@@ -25,8 +25,9 @@ B = 2  # per-rank batch
 TINY = [
     "data.dataset=unlabeled",
     "data.input=diff",
-    "data.resize=[32,32]",
-    "data.crop=28",
+    "data.resize=[20,20]",
+    "data.crop=16",
+    "sampler.clip_len=12",
     "data.num_workers=0",
     "sampler.rate_max=2",
     "model.backbone=r3d",
@@ -62,7 +63,7 @@ def _write_videos(root: Path, n: int = 8, frames: int = 24) -> None:
 
 def _batch(cfg, rank: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(100 + rank)
-    shape = (B, 3, cfg.sampler.clip_len, 28, 28)
+    shape = (B, 3, cfg.sampler.clip_len, 16, 16)
     return {"clip": torch.randn(shape, generator=g), "key": torch.randn(shape, generator=g),
             "order": torch.randint(0, 6, (B,), generator=g),
             "rates": torch.randint(1, 3, (B, 3), generator=g).float()}
