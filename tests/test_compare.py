@@ -119,6 +119,8 @@ def test_table_marks_missing_metrics() -> None:
         ({"base": "x", "out_dir": "o", "methods": [{"name": "a"}, {"name": "a"}]}, "duplicate"),
         ({"base": "x", "out_dir": "o", "methods": [{"name": "a/b"}]}, "folder"),
         ({"base": "x", "methods": [{"name": "a"}]}, "'out_dir' is required"),
+        ({"base": "x", "out_dir": "o", "methods": [{"name": "a", "view": True}]},
+         "no top-level 'view'"),
     ],
 )
 def test_malformed_compare_files_are_rejected(tmp_path, raw, message) -> None:
@@ -142,10 +144,10 @@ SHIPPED = sorted((PACKAGE_CONFIGS / "compare").glob("*.yaml"))
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_shipped_compare_configs_are_valid(path: Path) -> None:
     spec = load_compare(path)
+    if spec.view is not None:
+        view_config(spec)
     for m in spec.methods:
         cfg = method_config(spec, m)
-        if m.view is not None:
-            view_config(spec, m)
         if m.pretrain:
             assert training_cost(cfg, 101)["gmacs"] > 0
 

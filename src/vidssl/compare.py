@@ -16,12 +16,15 @@ same way::
       - name: random
         pretrain: false             # random init: no pretraining, evaluated the same way
       - name: +view
-        view: {overrides: [train.epochs=2]}   # train the view module first (its own folder),
-                                              # then pretrain with view.checkpoint pointing at it
+        view: true                  # pretrain with the view module below (view.checkpoint)
+    view:                           # only when a method has view: true; trained once, first,
+      config: ../view/demo.yaml     # into <out_dir>/_view (default config: base)
+      overrides: [train.epochs=2]
 
 A row's config is ``base`` + ``overrides`` + the row's ``overrides`` + the command line's
-``KEY=VALUE`` (last wins), with ``train.out_dir`` set to ``<out_dir>/<name>/pretrain``.
-All configs are built and validated before anything runs.
+``KEY=VALUE`` (last wins), with ``train.out_dir`` set to ``<out_dir>/<name>/pretrain``. The view
+module's is ``view.config`` (or ``base``) + ``overrides`` + ``view.overrides`` + the command
+line's. All configs are built and validated before anything runs.
 
 Evaluations (each cached in ``<out_dir>/<name>/<evaluation>.json``):
 ``pretext`` (held-out pretext metrics of the final model: order accuracy, rate error,
@@ -35,7 +38,8 @@ measure of Table VIII).
 Resuming: a finished pretraining (checkpoint at ``train.epochs``) is not run again, a partial
 one resumes from its checkpoint, a fine-tuning resumes from its own, and an evaluation whose
 JSON exists for the same config is read back. A row whose pretraining config changed since it
-ran is refused (the folder would mix two experiments) until ``--redo NAME`` clears it.
+ran is refused (the folder would mix two experiments) until ``--redo NAME`` clears it
+(``--redo _view`` for the view module).
 
 Outputs in ``out_dir``: ``compare.md`` (the table), ``compare.json`` (all numbers),
 ``compare.png`` (bar chart of the evaluation metrics).
@@ -60,6 +64,7 @@ import yaml
 from vidssl.config import Config, ConfigError, load_config, resolve_config_path
 
 EVALUATIONS = ("pretext", "retrieval", "probe", "finetune")
+VIEW_NAME = "_view"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 # Settings that change how a run executes but not what it computes: a change is not a new
 # experiment (moving a finished comparison to a GPU must not invalidate it).
@@ -82,7 +87,7 @@ class MethodSpec:
     name: str
     overrides: list[str] = field(default_factory=list)
     pretrain: bool = True
-    view: dict[str, Any] | None = None  # {config: path (optional), overrides: [...]}
+    view: bool = False  # keys from the comparison's view module
     label: str = ""  # shown in the table (default: name)
 
 
@@ -97,6 +102,7 @@ class CompareSpec:
     overrides: list[str] = field(default_factory=list)
     evaluations: list[str] = field(default_factory=lambda: ["pretext", "retrieval", "probe"])
     source: Path | None = None
+    view: dict[str, Any] | None = None  # {config: path or None, overrides: [...]}
 
     def method(self, name: str) -> MethodSpec:
         for m in self.methods:
@@ -137,7 +143,8 @@ def parse_compare(raw: dict[str, Any], source: Path | None = None) -> CompareSpe
     where = str(source or "compare config")
     if not isinstance(raw, dict):
         raise CompareError(f"{where}: the top level must be a mapping")
-    _check_keys(raw, ("name", "base", "overrides", "evaluations", "out_dir", "methods"), where)
+    _check_keys(raw, ("name", "base", "overrides", "evaluations", "out_dir", "methods", "view"),
+                where)
     for key in ("base", "out_dir", "methods"):
         if key not in raw:
             raise CompareError(f"{where}: '{key}' is required")
@@ -160,24 +167,30 @@ def parse_compare(raw: dict[str, Any], source: Path | None = None) -> CompareSpe
                                "(it names a folder)")
         if name in {x.name for x in methods}:
             raise CompareError(f"{mw}: duplicate method name '{name}'")
-        view = m.get("view")
-        if view is not None:
-            if view is True:
-                view = {}
-            if not isinstance(view, dict):
-                raise CompareError(f"{mw}.view: expected a mapping {{config, overrides}}")
-            _check_keys(view, ("config", "overrides"), f"{mw}.view")
-            view = {"config": view.get("config"),
-                    "overrides": _str_list(view.get("overrides"), f"{mw}.view.overrides")}
-        pretrain = m.get("pretrain", True)
-        if not isinstance(pretrain, bool):
-            raise CompareError(f"{mw}.pretrain: expected true or false")
-        if view is not None and not pretrain:
+        view, pretrain = m.get("view", False), m.get("pretrain", True)
+        for key, value in (("view", view), ("pretrain", pretrain)):
+            if not isinstance(value, bool):
+                raise CompareError(f"{mw}.{key}: expected true or false")
+        if view and not pretrain:
             raise CompareError(f"{mw}: a view module is only used by pretraining")
+        if view and "view" not in raw:
+            raise CompareError(f"{mw} has view: true but the file has no top-level 'view' "
+                               "section ({config: <view config>, overrides: [...]})")
         methods.append(MethodSpec(name=name, overrides=_str_list(m.get("overrides"),
                                                                  f"{mw}.overrides"),
                                   pretrain=pretrain, view=view, label=str(m.get("label", ""))))
+    view_spec = raw.get("view")
+    if view_spec is not None:
+        if not isinstance(view_spec, dict):
+            raise CompareError(f"{where}: view must be a mapping {{config, overrides}}")
+        _check_keys(view_spec, ("config", "overrides"), f"{where}: view")
+        view_spec = {
+            "config": (_resolve_relative(str(view_spec["config"]), source)
+                       if view_spec.get("config") else None),
+            "overrides": _str_list(view_spec.get("overrides"), f"{where}: view.overrides"),
+        }
     return CompareSpec(
+        view=view_spec,
         name=str(raw.get("name", source.stem if source else "compare")),
         base=_resolve_relative(str(raw["base"]), source),
         out_dir=Path(str(raw["out_dir"])),
@@ -208,26 +221,29 @@ def method_config(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = 
     d = method_dir(spec, method)
     overrides = [*spec.overrides, *method.overrides, *extra, f"train.out_dir={d / 'pretrain'}",
                  f"name={method.name}"]
-    if method.view is not None:
-        overrides.append(f"view.checkpoint={d / 'view' / 'checkpoint.pt'}")
+    if method.view:
+        overrides.append(f"view.checkpoint={view_dir(spec) / 'checkpoint.pt'}")
     try:
         return load_config(spec.base, overrides)
     except ConfigError as exc:
         raise CompareError(f"method '{method.name}': {exc}") from exc
 
 
-def view_config(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = ()) -> Config:
-    """The config the row's view module is trained with (its own file, or the row's config)."""
-    assert method.view is not None
-    base = spec.base
-    if method.view.get("config"):
-        base = _resolve_relative(str(method.view["config"]), spec.source)
-    overrides = [*spec.overrides, *method.overrides, *extra, *method.view["overrides"],
-                 "view.checkpoint="]
+def view_dir(spec: CompareSpec) -> Path:
+    """Where the comparison's view module is trained (``_`` cannot start a method name)."""
+    return spec.out_dir / VIEW_NAME
+
+
+def view_config(spec: CompareSpec, extra: Sequence[str] = ()) -> Config:
+    """The config the comparison's view module is trained with."""
+    if spec.view is None:
+        raise CompareError(f"{spec.source}: no top-level 'view' section")
+    overrides = [*spec.overrides, *spec.view["overrides"], *extra, "view.checkpoint=",
+                 f"train.out_dir={view_dir(spec)}"]
     try:
-        return load_config(base, overrides)
+        return load_config(spec.view["config"] or spec.base, overrides)
     except ConfigError as exc:
-        raise CompareError(f"method '{method.name}' (view module): {exc}") from exc
+        raise CompareError(f"view module: {exc}") from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,10 +347,14 @@ def training_cost(cfg: Config, num_classes: int = 2) -> dict[str, float]:
              for k, (shape, dt) in sample_batch_shapes(cfg).items()}
     macs = _meta_macs(model, (batch,))
     if cfg.view.checkpoint and cfg.loss.method == "ours" and cfg.loss.contrastive > 0:
-        from vidssl.models.view_synthesis import build_view_module
+        from vidssl.models.view_synthesis import ViewSynthesis
 
+        # The generator as trained (its checkpoint's arch), else as the config describes it.
+        arch = {"width": cfg.view.width, "latent": cfg.view.latent}
+        if Path(cfg.view.checkpoint).is_file():
+            arch = torch.load(cfg.view.checkpoint, map_location="cpu", weights_only=True)["arch"]
         with torch.device("meta"):
-            gen = build_view_module(cfg.view).generator
+            gen = ViewSynthesis(**{k: int(v) for k, v in arch.items()}).generator
         macs += cfg.view.p * _meta_macs(gen, (batch["clip"],))
     return {"params_m": count_params(model.backbone) / 1e6, "gmacs": macs / 1e9}
 
@@ -352,25 +372,26 @@ def _checkpoint_epoch(path: Path) -> int:
     return int(load_checkpoint(path, map_location="cpu").get("epoch", 0))
 
 
-def _ensure_view(spec: CompareSpec, method: MethodSpec, extra: Sequence[str], progress: bool,
-                 log: Log) -> None:
+def ensure_view(spec: CompareSpec, extra: Sequence[str] = (), progress: bool = True,
+                log: Log = print) -> Path:
+    """Train the comparison's view module unless a finished one with this config exists."""
     from vidssl.train.view import train_view
 
-    vcfg = view_config(spec, method, extra)
-    out = method_dir(spec, method) / "view"
+    vcfg = view_config(spec, extra)
+    out = view_dir(spec)
     ckpt = out / "checkpoint.pt"
     old = _read_yaml(out / "config.yaml")
     if old is not None and experiment_dict(old) != experiment_dict(vcfg):
         raise CompareError(
-            f"method '{method.name}': {out} holds a view module trained with another config "
+            f"{out} holds a view module trained with another config "
             f"({_first_difference(experiment_dict(old), experiment_dict(vcfg))}); "
-            f"rerun with --redo {method.name}"
+            f"rerun with --redo {VIEW_NAME}"
         )
     if ckpt.is_file() and _checkpoint_epoch(ckpt) >= vcfg.train.epochs:
-        log(f"[{method.name}] view module: done ({ckpt})")
-        return
-    log(f"[{method.name}] view module: training ({vcfg.train.epochs} epochs) -> {out}")
-    train_view(vcfg, out, progress=progress)
+        log(f"[{VIEW_NAME}] view module: done ({ckpt})")
+        return ckpt
+    log(f"[{VIEW_NAME}] view module: training ({vcfg.train.epochs} epochs) -> {out}")
+    return train_view(vcfg, out, progress=progress)
 
 
 def _ensure_pretrained(cfg: Config, method: MethodSpec, progress: bool, log: Log) -> Path:
@@ -436,8 +457,8 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
 
     ckpt: Path | None = None
     if method.pretrain:
-        if method.view is not None:
-            _ensure_view(spec, method, extra, progress, log)
+        if method.view:
+            ensure_view(spec, extra, progress, log)
         ckpt = _ensure_pretrained(cfg, method, progress, log)
 
     fingerprint = experiment_dict(cfg)
@@ -624,14 +645,15 @@ def run_compare(
     is on disk. Returns the rows and the output paths.
     """
     for name in [*only, *redo]:
-        spec.method(name)
+        if name != VIEW_NAME:
+            spec.method(name)
     # Validate every row before running any: a typo in row 5 must not cost rows 1-4's time.
     for m in spec.methods:
         method_config(spec, m, extra)
-        if m.view is not None:
-            view_config(spec, m, extra)
+    if spec.view is not None:
+        view_config(spec, extra)
     for name in redo:
-        d = method_dir(spec, spec.method(name))
+        d = view_dir(spec) if name == VIEW_NAME else method_dir(spec, spec.method(name))
         if d.exists():
             log(f"[{name}] --redo: removing {d}")
             shutil.rmtree(d)
