@@ -1,0 +1,57 @@
+"""Augmentation is the same for every frame of a clip; diff input is documented and O(1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vidssl.data.transforms import ClipTransform
+
+
+def static_clip(T=8, H=40, W=60):
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    return np.repeat(frame[None], T, axis=0)
+
+
+def test_train_augmentation_is_clip_consistent():
+    t = ClipTransform(resize=(32, 48), crop=24, train=True, color_jitter=0.4)
+    for seed in range(5):
+        out = t(static_clip(), np.random.default_rng(seed))
+        assert out.shape == (3, 8, 24, 24) and out.dtype == torch.float32
+        # every frame of a static video stays identical after augmentation
+        assert torch.allclose(out, out[:, :1].expand_as(out), atol=1e-6)
+
+
+def test_train_draws_differ_and_eval_is_deterministic():
+    clip = static_clip()
+    train = ClipTransform(resize=(32, 48), crop=24, train=True)
+    a = train(clip, np.random.default_rng(0))
+    b = train(clip, np.random.default_rng(1))
+    assert not torch.allclose(a, b)
+    ev = ClipTransform(resize=(32, 48), crop=24, train=False)
+    assert torch.equal(ev(clip, np.random.default_rng(0)), ev(clip, np.random.default_rng(1)))
+
+
+def test_eval_centre_crop_without_resize():
+    clip = np.zeros((2, 32, 48, 3), np.uint8)
+    clip[:, 4:28, 12:36] = 255  # exactly the centre 24x24 square
+    out = ClipTransform(resize=(32, 48), crop=24, train=False, mean=(0, 0, 0), std=(1, 1, 1))(
+        clip, np.random.default_rng(0)
+    )
+    assert torch.all(out == 1.0)
+
+
+def test_frame_differences():
+    T = 6
+    clip = np.zeros((T, 16, 16, 3), np.uint8)
+    for t in range(T):
+        clip[t, :, : 2 * t + 2] = 200  # a bar growing to the right
+    t = ClipTransform(resize=(16, 16), crop=16, train=False, input="diff")
+    out = t(clip, np.random.default_rng(0))
+    assert out.shape == (3, T, 16, 16)
+    assert abs(float(out.pow(2).mean().sqrt()) - 1.0) < 1e-4  # rms-normalised: O(1)
+    assert (out >= 0).all()  # frames only gain bright pixels: x_{t+1} - x_t >= 0
+    assert torch.equal(out[:, -1], out[:, -2])  # last difference repeated
+    still = t(static_clip(T, 16, 16), np.random.default_rng(0))
+    assert torch.all(still == 0)
