@@ -13,7 +13,8 @@ and a textured sprite; the class is *how things move*, never how they look:
   benchmark that shows that limit;
 - speeds are random within +-30% of a nominal value chosen so that every class moves visibly at
   32x32 over 16 frames sampled at rates 1..8 (about 1 px/frame at 32x32, 3 degrees/frame,
-  1.2%/frame of scale, oscillation periods of 16-40 frames).
+  1.2%/frame of sprite scale and 1.5-3%/frame of background scale, oscillation periods of
+  16-40 frames).
 
 The sprite performs the motion about its own centre; the background performs the same motion
 about the frame centre scaled by a random "parallax" factor in [0.4, 0.8], so the whole frame
@@ -86,7 +87,8 @@ FPS = 25.0
 _SPEED = 2.0  # px/frame for translations, and peak speed of orbit/oscillate
 _OMEGA = math.radians(3.0)  # rad/frame for rotations
 _WOBBLE_OMEGA = math.radians(4.0)  # peak rad/frame of wobble
-_ZOOM = 0.012  # log-scale per frame
+_ZOOM = 0.012  # log-scale per frame of the sprite
+_ZOOM_BG = 0.04  # log-scale per frame of the background (before parallax)
 _PULSE = 0.035  # peak log-scale per frame of pulsate
 _SHAKE = 1.5  # px standard deviation of the per-frame jitter
 _PERIOD = (16.0, 40.0)  # frames, for orbit / oscillate / wobble / pulsate
@@ -115,15 +117,20 @@ def _unit(angle: float) -> np.ndarray:
 
 def _motion(
     name: str, rng: np.random.Generator, t: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-frame motion of class ``name`` (either variant); ``t`` is centred frame time.
 
-    Image coordinates have y pointing down, so a positive angle turns clockwise on screen.
+    Returns translation, rotation and log-scale of the sprite, and the background's log-scale:
+    the same as the sprite's except for steady zooms, where the background (whose zoom is
+    endless, see :func:`render_video`) zooms faster than a sprite could without outgrowing
+    the frame. Image coordinates have y pointing down, so a positive angle turns clockwise on
+    screen.
     """
     n = len(t)
     d = np.zeros((n, 2))
     theta = np.zeros(n)
     zeta = np.zeros(n)
+    zeta_bg: np.ndarray | None = None
     speed = _SPEED * rng.uniform(1 - _JITTER, 1 + _JITTER)
     omega = _OMEGA * rng.uniform(1 - _JITTER, 1 + _JITTER)
     zoom = _ZOOM * rng.uniform(1 - _JITTER, 1 + _JITTER)
@@ -151,6 +158,7 @@ def _motion(
         theta = sense * omega * t
     elif kind == "zoom":
         zeta = sense * zoom * t
+        zeta_bg = zeta * (_ZOOM_BG / _ZOOM)
     elif kind == "orbit":
         radius = speed * period / (2 * math.pi)
         ang = sense * wave
@@ -169,9 +177,10 @@ def _motion(
     elif kind == "spiral":
         theta = sense * omega * t
         zeta = float(rng.choice([-1.0, 1.0])) * zoom * t
+        zeta_bg = zeta * (_ZOOM_BG / _ZOOM)
     else:
         raise ValueError(f"unknown synthetic class {name!r}")
-    return d, theta, zeta
+    return d, theta, zeta, (zeta if zeta_bg is None else zeta_bg)
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,7 +207,7 @@ def _background(rng: np.random.Generator, colours: np.ndarray) -> np.ndarray:
     fy = np.fft.fftfreq(_TEX)[:, None] * _TEX
     fx = np.fft.fftfreq(_TEX)[None, :] * _TEX
     f = np.sqrt(fx**2 + fy**2)
-    fmin, fmax = 2.0, rng.uniform(10.0, 18.0)
+    fmin, fmax = 2.0, rng.uniform(8.0, 14.0)
     spectrum = np.where((f >= fmin) & (f <= fmax), 1.0 / np.maximum(f, 1.0) ** 0.5, 0.0)
     noise = np.fft.ifft2(np.fft.fft2(rng.standard_normal((_TEX, _TEX))) * spectrum).real
     noise = (noise - noise.mean()) / (noise.std() + 1e-8)
@@ -209,7 +218,7 @@ def _background(rng: np.random.Generator, colours: np.ndarray) -> np.ndarray:
     stripes = np.sin(2 * math.pi * (kx * xx + ky * yy) / _TEX + rng.uniform(0, 2 * math.pi))
     w = rng.uniform(0.0, 0.6)
     value = (1 - w) * noise * 0.5 + w * stripes * 0.8
-    value = 1.0 / (1.0 + np.exp(-2.0 * value))  # squash to (0, 1) with good contrast
+    value = 1.0 / (1.0 + np.exp(-3.0 * value))  # squash to (0, 1) with strong contrast
     tex = colours[0][:, None, None] * (1 - value) + colours[1][:, None, None] * value
     return tex.astype(np.float32)
 
@@ -284,28 +293,38 @@ def render_video(
     bg_col = _colour_pair(rng)
     background = _background(rng, bg_col)
     sprite = _sprite(rng, _colour_pair(rng, avoid=bg_col))
-    d, theta, zeta = _motion(names[label], rng, t)
+    d, theta, zeta, zeta_bg = _motion(names[label], rng, t)
     d = d * px
 
     # Background: screen point y = o + s R(th)(x - o) + d, with parallax lam on every component;
-    # inverted, texel q = offset + (1/texel) s^-1 R(-th) (y - o - d).
+    # inverted, texel q = offset + (1/texel) s^-1 R(-th) (y - o - d). A steady zoom cannot go
+    # on for 96 frames on one texture (it would end blurred or aliased), so the background is
+    # an "endless zoom": two copies of the texture one octave apart, magnified by 2**(f + k)
+    # with f the fractional part of the log2 magnification, and cross-faded with weights
+    # sin^2 / cos^2 (pi f / 2) that sum to one; when f wraps from 1 to 0 the layers swap
+    # places seamlessly. Every class gets the same two-layer blend (with a fixed f when it
+    # does not zoom), so the blend itself tells nothing about the class.
     lam = rng.uniform(0.4, 0.8)
-    texel = math.exp(rng.uniform(math.log(0.8), math.log(2.0))) * px  # render px per texel
+    texel = math.exp(rng.uniform(math.log(0.6), math.log(1.0))) * px  # render px per texel
     centre = np.full(2, side / 2.0)
-    bg_lin = (
-        _rot(-lam * theta + rng.uniform(0, 2 * math.pi))
-        * (np.exp(-lam * zeta) / texel)[:, None, None]
-    )
-    bg_off = rng.uniform(0, _TEX, size=2)[None] + np.einsum(
-        "tij,tj->ti", bg_lin, -(centre[None] + lam * d)
-    )
-    # The texture is periodic: shift each frame by whole periods so its smallest texel
-    # coordinate lies in [0, _TEX), then sample a tiling large enough for the frame's span
-    # (no per-pixel wrapping needed).
+    log2_mag = lam * zeta_bg / math.log(2.0) + rng.uniform(0.0, 1.0)
+    frac = log2_mag - np.floor(log2_mag)
+    rot_bg = _rot(-lam * theta + rng.uniform(0, 2 * math.pi))
+    start = rng.uniform(0, _TEX, size=2)
     corners = np.array([[0.0, 0.0], [side, 0.0], [0.0, side], [side, side]])
-    reach_bg = np.einsum("tij,kj->tki", bg_lin, corners) + bg_off[:, None]  # (T, 4, 2)
-    bg_off = bg_off - np.floor(reach_bg.min(1) / _TEX) * _TEX
-    span = float((reach_bg.max(1) - reach_bg.min(1)).max())
+    bg_maps = []
+    span = 0.0
+    for k in (0, 1):
+        lin = rot_bg / (texel * 2.0 ** (frac + k))[:, None, None]
+        off = start[None] + np.einsum("tij,tj->ti", lin, -(centre[None] + lam * d))
+        # The texture is periodic: shift each frame by whole periods so its smallest texel
+        # coordinate lies in [0, _TEX), then sample a tiling large enough for the frame's
+        # span (no per-pixel wrapping needed).
+        reach_bg = np.einsum("tij,kj->tki", lin, corners) + off[:, None]  # (T, 4, 2)
+        off = off - np.floor(reach_bg.min(1) / _TEX) * _TEX
+        span = max(span, float((reach_bg.max(1) - reach_bg.min(1)).max()))
+        bg_maps.append((lin, off))
+    blend = (np.sin(0.5 * math.pi * frac) ** 2, np.cos(0.5 * math.pi * frac) ** 2)
     tiles = int(math.ceil(span / _TEX)) + 1
     background = np.tile(background, (1, tiles, tiles))
 
@@ -324,13 +343,16 @@ def render_video(
     background = background * 255.0 + 0.5
     sprite = np.concatenate([sprite[:3] * 255.0 + 0.5 * sprite[3:], sprite[3:]])
     n_bg = background.shape[-1]
-    bg_lin, bg_off = bg_lin * (2.0 / n_bg), bg_off * (2.0 / n_bg) + (1.0 / n_bg - 1.0)
-    frames = F.grid_sample(
-        torch.from_numpy(background.astype(np.float32))[None].expand(num_frames, -1, -1, -1),
-        _affine_grid(bg_lin, bg_off, side),
-        mode="bilinear",
-        align_corners=False,
-    )
+    texture = torch.from_numpy(background.astype(np.float32))[None].expand(num_frames, -1, -1, -1)
+    frames = None
+    for (lin, off), weight in zip(bg_maps, blend, strict=True):
+        lin, off = lin * (2.0 / n_bg), off * (2.0 / n_bg) + (1.0 / n_bg - 1.0)
+        layer_bg = F.grid_sample(
+            texture, _affine_grid(lin, off, side), mode="bilinear", align_corners=False
+        )
+        layer_bg.mul_(torch.from_numpy(weight.astype(np.float32))[:, None, None, None])
+        frames = layer_bg if frames is None else frames.add_(layer_bg)
+    assert frames is not None
     out = frames.permute(0, 2, 3, 1).contiguous().numpy()  # (T, H, W, 3)
 
     # The sprite is sampled only in a box around it (a quarter of the frame or less, unless it
