@@ -65,4 +65,5 @@ def test_finetune_learns_and_writes_outputs(brightness_source, tiny_config, tmp_
     again = finetune(None, cfg, out_dir=out, train_source=train, test_source=test,
                      progress=False)
     assert again["video_top1"] == res["video_top1"]
+    assert again["final_loss"] == res["final_loss"]
     assert len((out / "finetune.csv").read_text().strip().splitlines()) == 1 + 12

@@ -177,8 +177,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "decoded are skipped and listed in the index."
         ),
     )
+    p.add_argument("video_dir", metavar="VIDEO_DIR",
+                   help="folder of videos (KEY=VALUE overrides, if any, follow it directly)")
     _add_backbone_args(p)
-    p.add_argument("video_dir", metavar="VIDEO_DIR", help="folder of videos")
     p.add_argument("--out", required=True, metavar="FEATURES",
                    help="output path stem, e.g. feats/ucf (writes feats/ucf.npy, .json)")
     p.add_argument("--per-clip", action="store_true",

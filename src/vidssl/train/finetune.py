@@ -127,12 +127,14 @@ def finetune(
     ckpt_path = out / CHECKPOINT
     logger = MetricsLogger(out, name="finetune", enabled=True)
     start_epoch = 0
+    last: dict[str, float] = {}  # metrics of the last finished epoch, for the results
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, map_location="cpu")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch = int(state["epoch"])
+        last = dict(state.get("last_epoch", {}))
         set_rng_state(state["rng"])
         logger.truncate_after(start_epoch)
         tqdm.write(f"vidssl: resuming fine-tuning from {ckpt_path} (epoch {start_epoch})")
@@ -150,6 +152,7 @@ def finetune(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "epoch": epoch,
+                "last_epoch": last,
                 "rng": rng_state(),
             },
             ckpt_path,
@@ -157,7 +160,6 @@ def finetune(
 
     bar = tqdm(total=ft.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
                disable=not progress, desc="finetune", unit="step", dynamic_ncols=True)
-    last: dict[str, float] = {}
     try:
         for epoch in range(start_epoch, ft.epochs):
             dataset.set_epoch(epoch)
