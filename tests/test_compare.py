@@ -146,10 +146,8 @@ def test_shipped_compare_configs_are_valid(path: Path) -> None:
     spec = load_compare(path)
     if spec.view is not None:
         view_config(spec)
-    for m in spec.methods:
-        cfg = method_config(spec, m)
-        if m.pretrain:
-            assert training_cost(cfg, 101)["gmacs"] > 0
+    configs = [method_config(spec, m) for m in spec.methods]  # every row validates
+    assert len({c.train.out_dir for c in configs}) == len(configs)
 
 
 def test_table_viii_costs_on_r2plus1d() -> None:
