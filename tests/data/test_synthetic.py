@@ -1,0 +1,167 @@
+"""The built-in synthetic motion data set: determinism, splits, motion, and `vidssl synth`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from vidssl.cli import main
+from vidssl.config import ConfigError, DataConfig, SyntheticConfig
+from vidssl.data import synthetic
+from vidssl.data.datasets import build_source
+from vidssl.data.synthetic import (
+    DIRECTION_CLASSES,
+    MOTION_CLASSES,
+    class_names,
+    render_video,
+    synthetic_source,
+)
+
+# Tiny splits; the in-process cache lets the tests below share one generation of them.
+SMALL = SyntheticConfig(size=32, min_frames=8, max_frames=12, train_per_class=2, test_per_class=1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_memory_afterwards():
+    yield
+    synthetic.clear_cache()
+
+
+def test_class_lists_match_folder_label_order():
+    # A folder data set labels sorted class folders; the in-memory labels must agree.
+    for names in (MOTION_CLASSES, DIRECTION_CLASSES):
+        assert len(names) >= 10
+        assert list(names) == sorted(names)
+        assert len(set(names)) == len(names)
+    assert class_names("motion") == MOTION_CLASSES
+    assert class_names("direction") == DIRECTION_CLASSES
+    with pytest.raises(ValueError):
+        class_names("colour")
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_render_video_shape_and_dtype(size):
+    video = render_video("motion", 3, np.random.default_rng(0), size=size, num_frames=10)
+    assert video.shape == (10, size, size, 3)
+    assert video.dtype == np.uint8
+    assert video.std() > 10  # textured, not a flat image
+
+
+def test_same_seed_same_bytes_whatever_the_thread_count():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = render_video("motion", 7, np.random.default_rng(5), 32, 16)
+        torch.set_num_threads(2)
+        b = render_video("motion", 7, np.random.default_rng(5), 32, 16)
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(a, b)
+    c = render_video("motion", 7, np.random.default_rng(6), 32, 16)
+    assert not np.array_equal(a, c)
+
+
+def test_source_is_deterministic_for_a_seed():
+    src = synthetic_source(SMALL, "train")
+    for i in (0, 7, len(src) - 1):
+        label, k = synthetic.split_plan(SMALL, "train")[i]
+        video = src.open(i)
+        again = synthetic.make_video(SMALL, "train", label, k)  # rendered afresh
+        assert np.array_equal(video.frames(range(video.num_frames)), again)
+        other = synthetic.make_video(dataclasses.replace(SMALL, seed=1), "train", label, k)
+        assert not np.array_equal(other[:1], again[:1])
+
+
+def test_frame_counts_within_range_and_shapes():
+    src = synthetic_source(SMALL, "all")
+    counts = set()
+    for i in range(len(src)):
+        video = src.open(i)
+        assert SMALL.min_frames <= video.num_frames <= SMALL.max_frames
+        frames = video.frames([0, video.num_frames - 1])
+        assert frames.shape == (2, 32, 32, 3) and frames.dtype == np.uint8
+        counts.add(video.num_frames)
+    assert len(counts) > 1  # lengths vary
+
+
+def test_splits_are_balanced_disjoint_and_labelled_by_name():
+    train = synthetic_source(SMALL, "train")
+    test = synthetic_source(SMALL, "test")
+    n = len(MOTION_CLASSES)
+    assert Counter(train.labels) == {c: SMALL.train_per_class for c in range(n)}
+    assert Counter(test.labels) == {c: SMALL.test_per_class for c in range(n)}
+    assert train.classes == test.classes == list(MOTION_CLASSES)
+    assert not {r.path for r in train.records} & {r.path for r in test.records}
+    for rec in train.records + test.records:
+        assert rec.path.split("/")[-2] == MOTION_CLASSES[rec.label]
+    # No test video is a copy of a train video (disjoint seeds).
+    train_first = {train.open(i).frames([0]).tobytes() for i in range(len(train))}
+    assert all(test.open(i).frames([0]).tobytes() not in train_first for i in range(len(test)))
+    both = synthetic_source(SMALL, "all")
+    assert [r.path for r in both.records] == [r.path for r in train.records + test.records]
+
+
+def test_build_source_uses_the_synthetic_config_and_caches():
+    cfg = DataConfig(dataset="synthetic", synthetic=dataclasses.replace(SMALL, variant="direction"))
+    src = build_source(cfg, "test")
+    assert src.classes == list(DIRECTION_CLASSES)
+    assert len(src) == len(DIRECTION_CLASSES) * SMALL.test_per_class
+    # A second source in the same process (evaluation after training) reuses the arrays.
+    assert synthetic.generate_split(cfg.synthetic, "test") is synthetic.generate_split(
+        cfg.synthetic, "test"
+    )
+
+
+@pytest.mark.parametrize("variant", ["motion", "direction"])
+def test_every_class_moves(variant):
+    # A single frame should not tell the class (hard to test); that consecutive frames differ
+    # for every class is what gives the frame-difference input its signal.
+    for label in range(len(class_names(variant))):
+        video = render_video(variant, label, np.random.default_rng(label), 32, 16).astype(float)
+        step = np.abs(np.diff(video, axis=0)).mean(axis=(1, 2, 3))
+        assert step.mean() > 0.5, (variant, class_names(variant)[label], step)
+        assert (step > 0.05).mean() >= 0.75, (variant, class_names(variant)[label], step)
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ConfigError, match="min_frames"):
+        synthetic_source(dataclasses.replace(SMALL, min_frames=30, max_frames=20), "train")
+    with pytest.raises(ConfigError, match="variant"):
+        synthetic_source(dataclasses.replace(SMALL, variant="colour"), "train")
+
+
+def _decode(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def test_synth_command_writes_a_folder_dataset(tmp_path, capsys):
+    out = tmp_path / "synth"
+    argv = ["synth", "--out", str(out), "--size", "32", "--seed", "3", "--no-progress",
+            "--train-per-class", "1", "--test-per-class", "1",
+            "--min-frames", "10", "--max-frames", "14"]  # fmt: skip
+    assert main(argv) == 0
+    assert "data.dataset=folder" in capsys.readouterr().out
+    cfg = SyntheticConfig(size=32, seed=3, train_per_class=1, test_per_class=1,
+                          min_frames=10, max_frames=14)  # fmt: skip
+    assert (out / "classes.txt").read_text().split() == list(MOTION_CLASSES)
+
+    folder = DataConfig(dataset="folder", root=str(out), train_list=str(out / "train.txt"),
+                        test_list=str(out / "test.txt"))  # fmt: skip
+    for split in ("train", "test"):
+        files = build_source(folder, split)
+        memory = synthetic_source(cfg, split)
+        assert files.classes == memory.classes
+        assert files.labels == memory.labels
+        for i in (0, len(files) - 1):
+            decoded = _decode(Path(files.records[i].path))
+            expected = memory.open(i).frames(range(memory.open(i).num_frames))
+            assert decoded.shape == expected.shape
+            # Lossy (h264 / mpeg4, 4:2:0 colour) but the same pictures.
+            assert np.abs(decoded.astype(int) - expected).mean() < 12
