@@ -136,6 +136,14 @@ def test_batch_against_large_queue() -> None:
     assert (logits <= 0).all() and (logits >= -2 / 0.07 - 1e-3).all()
 
 
+@pytest.mark.parametrize("matching", ["greedy", "optimal"])
+def test_non_finite_features_give_non_finite_distances(matching: str) -> None:
+    q = torch.randn(3, 12)
+    q[1, 5] = float("nan")
+    d = shuffle_distance(q, torch.randn(7, 12), 3, matching)
+    assert torch.isnan(d[1]).all() and torch.isfinite(d[[0, 2]]).all()
+
+
 def test_rejects_indivisible_feature() -> None:
     with pytest.raises(ValueError, match="divisible"):
         shuffle_distance(torch.randn(2, 10), torch.randn(3, 10), 3)

@@ -8,14 +8,16 @@ matching of chunks: *greedy* (the paper's: repeatedly take the smallest remainin
 ``k!`` assignments). The InfoNCE logit is ``-dis / (k * tau)``.
 
 Everything is batched: a batch of ``B`` queries against ``K`` queue entries builds one
-``(B, K, k, k)`` tensor; the only Python loops run over the ``k`` chunks or the ``k!``
-permutations, never over ``B`` or ``K``.
+``B x K x k x k`` tensor of chunk distances; the only Python loops run over the ``k`` chunks
+or the ``k!`` permutations, never over ``B`` or ``K``.
 
 Cost and gradients: the matching is a discrete choice, so it is made on detached squared
 distances (the square root is monotone, so greedy choices on squared distances are the
 choices on distances); only the ``k`` selected entries per pair then get a square root with
 gradient. This keeps the autograd graph to one matrix product, one gather and ``B x K x k``
 square roots, and gradients flow to both inputs through exactly the selected distances.
+Non-finite features give non-finite distances (never an indexing error), so a trainer's
+NaN check names the contrastive term.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ MATCHINGS = ("greedy", "optimal")
 # Added inside the square root: keeps the gradient finite where two chunks coincide
 # (d sqrt(x)/dx is infinite at 0); it shifts a zero distance by only 1e-6.
 SQRT_EPS = 1e-12
+# Stand-in for non-finite distances during the (discrete) matching; far above any real one (<=4).
+_HUGE = 1e30
 
 
 def _chunked(x: Tensor, chunks: int) -> Tensor:
@@ -48,85 +52,123 @@ def _chunked(x: Tensor, chunks: int) -> Tensor:
 
 
 def _sq_dists_all(qc: Tensor, kc: Tensor) -> Tensor:
-    """Squared chunk distances of every query against every key: ``(B, K, k, k)``.
+    """Squared chunk distances of every query against every key: ``(B, k, K, k)``.
 
-    ``|a - b|^2 = |a|^2 + |b|^2 - 2 a.b`` with one matrix product over all chunk pairs
-    (much faster than ``cdist`` on ``B*k x K*k`` rows, and its backward is one more product).
+    Entry ``[b, i, j, l]`` is ``|q_b chunk i - key_j chunk l|^2 = 2 - 2 <q_bi, k_jl>`` for unit
+    chunks: one matrix product over all chunk pairs, computed as a single ``addmm`` (much faster
+    than ``cdist`` on ``B*k x K*k`` rows, and its backward is two more products). The layout is
+    the product's own, so nothing is copied. An all-zero chunk has no direction; it comes out
+    at distance ``sqrt(2)`` from everything, as if orthogonal.
     """
     b, k, c = qc.shape
     n_keys = kc.shape[0]
-    dot = (qc.reshape(b * k, c) @ kc.reshape(n_keys * k, c).t()).view(b, k, n_keys, k)
-    qn = qc.square().sum(-1)  # (B, k), 1 unless a chunk is all zeros
-    kn = kc.square().sum(-1)  # (K, k)
-    sq = qn[:, :, None, None] + kn[None, None, :, :] - 2.0 * dot  # (B, k, K, k)
-    # (B, K, k, k): [query, key, query chunk, key chunk]; contiguous so each pair's k x k block
-    # is one row of k*k for the matching.
-    return sq.transpose(1, 2).contiguous()
+    two = qc.new_full((1, 1), 2.0)
+    sq = torch.addmm(two, qc.reshape(b * k, c), kc.reshape(n_keys * k, c).t(), alpha=-2.0)
+    return sq.view(b, k, n_keys, k)
 
 
 def _sq_dists_paired(qc: Tensor, kc: Tensor) -> Tensor:
-    """Squared chunk distances of query ``i`` against key ``i``: ``(B, k, k)``."""
-    dot = torch.einsum("bic,bjc->bij", qc, kc)
-    return qc.square().sum(-1)[:, :, None] + kc.square().sum(-1)[:, None, :] - 2.0 * dot
+    """Squared chunk distances of query ``b`` against key ``b``: ``(B, k, 1, k)``."""
+    return (2.0 - 2.0 * torch.einsum("bic,blc->bil", qc, kc)).unsqueeze(2)
 
 
-def _greedy_selection(sq: Tensor) -> Tensor:
-    """Flat indices ``(..., k)`` into the last two dims chosen by Algorithm 1's greedy matching.
+def _first_argmin(x: Tensor) -> Tensor:
+    """``x.argmin(0)`` (ties to the first index, as a float of ``x``'s dtype, exact for the
+    ``n <= 120`` used here) for a short leading dim of ``(B, K)`` planes.
 
-    Each of the ``k`` rounds takes the smallest entry among unused rows and columns (ties: the
-    first in row-major order, like ``argmin``) and retires its row and column by setting them to
-    infinity, all pairs at once.
+    PyTorch's CPU ``argmin`` over a non-innermost dimension of size 3 to 120 runs an order of
+    magnitude slower than ``amin`` there; this finds the minimum with ``amin`` and then the first
+    index reaching it with one more ``amin`` over ``index + n * (x != min)``. ``x`` must hold
+    no NaN (see :func:`_planes`).
     """
-    k = sq.shape[-1]
-    work = sq.detach().clone()
-    lead = work.shape[:-2]
-    picks = []
+    n = x.shape[0]
+    order = torch.arange(n, dtype=x.dtype, device=x.device).view(n, *([1] * (x.dim() - 1)))
+    score = (x != x.amin(0)).to(x.dtype).mul_(n).add_(order)
+    return score.amin(0)
+
+
+def _planes(sq: Tensor) -> Tensor:
+    """``(B, k, K, k)`` -> detached ``(k, k, B, K)``: one contiguous ``(B, K)`` plane per chunk
+    pair, so every step of the matching is a pass over contiguous memory.
+
+    Non-finite distances (from NaN/inf features) become a huge finite value here, so the
+    matching stays a valid one-to-one assignment; the distance itself is then gathered from the
+    untouched ``sq``, so a NaN still reaches the loss, where the trainer reports it.
+    """
+    return torch.nan_to_num(
+        sq.detach().permute(1, 3, 0, 2), nan=_HUGE, posinf=_HUGE, neginf=_HUGE
+    ).contiguous()
+
+
+def _greedy_selection(sq: Tensor) -> tuple[Tensor, Tensor]:
+    """Algorithm 1's greedy matching on ``(B, k, K, k)`` squared distances.
+
+    Each of the ``k`` rounds takes, for every pair at once, the smallest entry among unused
+    rows and columns (ties: the first in row-major order, like ``argmin`` on the ``k x k``
+    matrix) and retires its row and column. Retired rows and columns are kept as small
+    additive ``+inf`` penalties rather than written into the distances. Returns
+    ``(rows, cols)``, each ``(B, K, k)``.
+    """
+    k = sq.shape[1]
+    work = _planes(sq)  # (k, k, B, K)
+    row_pen = work.new_zeros(k, 1, *work.shape[2:])
+    col_pen = work.new_zeros(1, k, *work.shape[2:])
+    rows, cols = [], []
     for _ in range(k):
-        flat = work.view(*lead, k * k).argmin(-1)  # (...)
-        picks.append(flat)
-        row = (flat // k)[..., None, None].expand(*lead, 1, k)
-        col = (flat % k)[..., None, None].expand(*lead, k, 1)
-        work.scatter_(-2, row, float("inf"))
-        work.scatter_(-1, col, float("inf"))
-    return torch.stack(picks, dim=-1)
+        cand = (work + row_pen + col_pen).view(k * k, *work.shape[2:])
+        flat = _first_argmin(cand)  # (B, K), float: the divmod is cheaper than on int64
+        row = torch.div(flat, k, rounding_mode="floor")
+        col = (flat - row * k).long()
+        row = row.long()
+        rows.append(row)
+        cols.append(col)
+        row_pen.scatter_(0, row[None, None], float("inf"))
+        col_pen.scatter_(1, col[None, None], float("inf"))
+    return torch.stack(rows, -1), torch.stack(cols, -1)
 
 
 @lru_cache(maxsize=8)
-def _permutation_indices(k: int) -> Tensor:
-    """Flat ``k x k`` indices of every assignment: row ``i`` of assignment ``p`` -> ``p[i]``."""
-    perms = torch.tensor(list(itertools.permutations(range(k))), dtype=torch.long)  # (k!, k)
-    return perms + torch.arange(k) * k
+def _permutations(k: int) -> Tensor:
+    """All ``k!`` assignments as rows: assignment ``p`` matches query chunk ``i`` to ``p[i]``."""
+    return torch.tensor(list(itertools.permutations(range(k))), dtype=torch.long)  # (k!, k)
 
 
-def _optimal_selection(sq: Tensor) -> Tensor:
-    """Flat indices ``(..., k)`` of the assignment with the smallest summed distance.
+def _optimal_selection(sq: Tensor) -> tuple[Tensor, Tensor]:
+    """The assignment with the smallest summed distance, on ``(B, k, K, k)`` squared distances.
 
-    Sums are accumulated one chunk at a time, so memory is ``(..., k!)`` rather than
-    ``(..., k!, k)``; exhaustive search is exact and cheap for ``k <= 5`` (120 assignments).
+    Sums are accumulated one query chunk at a time over ``(k!, B, K)`` planes; exhaustive
+    search is exact and cheap for ``k <= 5`` (120 assignments). Returns ``(rows, cols)``,
+    each ``(B, K, k)``.
     """
-    k = sq.shape[-1]
-    dist = torch.sqrt(sq.detach().clamp_min(0.0) + SQRT_EPS)
-    lead = dist.shape[:-2]
-    flat = dist.reshape(*lead, k * k)
-    table = _permutation_indices(k).to(sq.device)  # (k!, k)
-    total = flat[..., table[:, 0]]
+    b, k, n_keys, _ = sq.shape
+    dist = torch.sqrt(_planes(sq).clamp_min_(0.0) + SQRT_EPS)  # (k, k, B, K)
+    perms = _permutations(k).to(sq.device)
+    total = dist[0].index_select(0, perms[:, 0])  # (k!, B, K)
     for i in range(1, k):
-        total = total + flat[..., table[:, i]]
-    best = total.argmin(-1)  # (...)
-    return table[best]  # (..., k)
+        total += dist[i].index_select(0, perms[:, i])
+    best = _first_argmin(total).long()  # (B, K)
+    cols = perms[best]  # (B, K, k)
+    rows = torch.arange(k, device=sq.device).expand(b, n_keys, k)
+    return rows, cols
 
 
 def _matched_distance(sq: Tensor, matching: str) -> Tensor:
-    """Sum of the matched chunk distances: ``(..., k, k)`` squared distances -> ``(...)``."""
+    """Sum of the matched chunk distances: ``(B, k, K, k)`` squared distances -> ``(B, K)``.
+
+    Only the ``k`` selected entries per pair get a square root and a gradient.
+    """
     if matching == "greedy":
-        picks = _greedy_selection(sq)
+        rows, cols = _greedy_selection(sq)
     elif matching == "optimal":
-        picks = _optimal_selection(sq)
+        rows, cols = _optimal_selection(sq)
     else:
         raise ValueError(f"matching must be one of {', '.join(MATCHINGS)}; got '{matching}'")
-    k = sq.shape[-1]
-    chosen = sq.reshape(*sq.shape[:-2], k * k).gather(-1, picks)
-    return torch.sqrt(chosen.clamp_min(0.0) + SQRT_EPS).sum(-1)
+    b, k, n_keys, _ = sq.shape
+    # flat position of [b, row, j, col] inside sample b's (k, K, k) block
+    j = torch.arange(n_keys, device=sq.device)[None, :, None]
+    flat = rows * (n_keys * k) + j * k + cols  # (B, K, k)
+    chosen = sq.reshape(b, k * n_keys * k).gather(1, flat.reshape(b, n_keys * k))
+    return torch.sqrt(chosen.clamp_min(0.0) + SQRT_EPS).view(b, n_keys, k).sum(-1)
 
 
 def shuffle_distance(q: Tensor, k: Tensor, chunks: int, matching: str = "greedy") -> Tensor:
@@ -150,7 +192,8 @@ def paired_shuffle_distance(
     """Matched chunk distance of query ``i`` against key ``i`` (the positives): ``(B,)``."""
     if q.shape != k.shape:
         raise ValueError(f"paired features must have equal shapes; got {q.shape}, {k.shape}")
-    return _matched_distance(_sq_dists_paired(_chunked(q, chunks), _chunked(k, chunks)), matching)
+    sq = _sq_dists_paired(_chunked(q, chunks), _chunked(k, chunks))
+    return _matched_distance(sq, matching)[:, 0]
 
 
 def _check_kind(kind: str) -> None:

@@ -1,0 +1,116 @@
+"""Overhead of one full pretraining step over the compute no implementation can avoid.
+
+Full step (what ``vidssl pretrain`` does per batch, inputs pre-made): query backbone + order,
+rate and projection heads, key encoder forward (no grad, train-mode BN), shuffle similarity
+against the queue, InfoNCE, backward, SGD step, momentum update, enqueue.
+
+Floor: the same backbone's forward + backward on the query batch plus its forward without
+gradient on the key batch, the part every implementation of the method must compute.
+
+The two are timed in alternation (floor, step, floor, step, ...) after a warm-up, so drifts in a
+shared machine's load hit both alike; the medians' ratio is printed. Goal: <= 1.15.
+
+    python benchmarks/pretrain_step.py                # R3D x1/4, 16x64x64, batch 8, queue 4096
+    python benchmarks/pretrain_step.py --threads 1 --reps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+
+import torch
+
+from vidssl.config import load_config
+from vidssl.method.multitask import PretextModel
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--backbone", default="r3d", help="registered backbone name (default r3d)")
+    ap.add_argument("--width", type=float, default=0.25, help="channel multiplier (default 0.25)")
+    ap.add_argument("--batch", type=int, default=8, help="clips per batch (default 8)")
+    ap.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    ap.add_argument("--size", type=int, default=64, help="frame side in pixels (default 64)")
+    ap.add_argument("--queue", type=int, default=4096, help="queue length (default 4096)")
+    ap.add_argument("--similarity", default="shuffle", choices=("shuffle", "cosine"),
+                    help="contrastive similarity (default shuffle)")
+    ap.add_argument("--matching", default="greedy", choices=("greedy", "optimal"),
+                    help="shuffle-similarity matching (default greedy)")
+    ap.add_argument("--reps", type=int, default=15, help="timed repetitions of each (default 15)")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed repetitions first (default 3)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = default")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    args = ap.parse_args()
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    cfg = load_config(None, [
+        f"model.backbone={args.backbone}", f"model.width={args.width}",
+        f"train.batch_size={args.batch}", f"contrastive.queue_size={args.queue}",
+        f"contrastive.similarity={args.similarity}", f"contrastive.matching={args.matching}",
+        f"sampler.clip_len={args.frames}",
+    ])
+    model = PretextModel(cfg).to(device).train()
+    optim = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
+                            momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay)
+    # The floor's networks: separate copies so the two measurements share no state.
+    floor_q = copy.deepcopy(model.backbone).train()
+    floor_k = copy.deepcopy(model.backbone).train().requires_grad_(False)
+
+    n = cfg.sampler.n_segments
+    shape = (args.batch, 3, args.frames, args.size, args.size)
+    batch = {
+        "clip": torch.randn(shape, device=device),
+        "key": torch.randn(shape, device=device),
+        "order": torch.randint(0, 6, (args.batch,), device=device),
+        "rates": torch.randint(1, 9, (args.batch, n), device=device).float(),
+    }
+
+    def step() -> None:
+        loss, _ = model(batch)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        model.after_step()
+
+    def floor() -> None:
+        floor_q.zero_grad(set_to_none=True)
+        floor_q(batch["clip"]).sum().backward()
+        with torch.no_grad():
+            floor_k(batch["key"])
+
+    def timed(fn) -> float:
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        return time.perf_counter() - t0
+
+    for _ in range(args.warmup):
+        floor()
+        step()
+    t_floor, t_step = [], []
+    for _ in range(args.reps):
+        t_floor.append(timed(floor))
+        t_step.append(timed(step))
+    mf, ms = statistics.median(t_floor), statistics.median(t_step)
+    print(f"{args.backbone} x{args.width} {args.frames}x{args.size}x{args.size} batch {args.batch} "
+          f"queue {args.queue} {args.similarity}/{args.matching} on {device} "
+          f"({torch.get_num_threads()} threads, {args.reps} reps)")
+    print(f"floor (query fwd+bwd + key fwd): median {mf * 1e3:.1f} ms")
+    print(f"full pretraining step:           median {ms * 1e3:.1f} ms")
+    print(f"ratio step / floor: {ms / mf:.3f}  (goal <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
