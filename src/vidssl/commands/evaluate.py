@@ -206,6 +206,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--features", metavar="FILE",
                    help="precomputed features (.npy or .json of 'vidssl extract') instead of a "
                         "backbone")
+    p.add_argument("--classes", type=int, nargs="+", metavar="LABEL",
+                   help="only these 0-based class labels (the paper's Fig. 4 shows 0 10 20 30 40)")
     p.add_argument("--max-videos", type=int, default=2000, metavar="N",
                    help="embed at most N videos (evenly spaced; t-SNE is quadratic, default 2000)")
     p.set_defaults(func=run_tsne)
@@ -334,8 +336,12 @@ def run_tsne(args: argparse.Namespace) -> int:
         out = _out_dir(args, cfg)
         name = f"tsne-{_tag(cfg)}-{args.which}" + ("-random" if init == "random" else "")
     rows = np.arange(len(feats))
+    if args.classes:
+        rows = rows[np.isin(feats.labels, args.classes)]
+        if len(rows) < 4:
+            raise ConfigError(f"--classes {args.classes}: only {len(rows)} videos to embed")
     if len(rows) > args.max_videos:
-        rows = np.linspace(0, len(feats) - 1, args.max_videos).round().astype(int)
+        rows = rows[np.linspace(0, len(rows) - 1, args.max_videos).round().astype(int)]
     png = plot_tsne(feats.video_level()[rows], feats.labels[rows], out / f"{name}.png",
                     classes=feats.classes, seed=cfg.train.seed)
     report = write_report(out, name, "t-SNE of video features",

@@ -121,8 +121,9 @@ def finetune(
     dataset = ClipDataset(train_source, train_transform(cfg), clip_len=ft.clip_len,
                           step=ft.clip_step, seed=cfg.train.seed)
     batch = min(ft.batch_size, len(dataset))
-    drop_last = len(dataset) > batch  # never feed BatchNorm a 1-clip remainder
-    steps_per_epoch = len(dataset) // batch if drop_last else 1
+    # Every video once per epoch, except a 1-clip remainder: BatchNorm cannot train on it.
+    drop_last = len(dataset) % batch == 1 and len(dataset) > batch
+    steps_per_epoch = len(dataset) // batch if drop_last else -(-len(dataset) // batch)
 
     ckpt_path = out / CHECKPOINT
     logger = MetricsLogger(out, name="finetune", enabled=True)
