@@ -113,17 +113,23 @@ def _greedy_selection(sq: Tensor) -> tuple[Tensor, Tensor]:
     work = _planes(sq)  # (k, k, B, K)
     row_pen = work.new_zeros(k, 1, *work.shape[2:])
     col_pen = work.new_zeros(1, k, *work.shape[2:])
-    rows, cols = [], []
-    for _ in range(k):
-        cand = (work + row_pen + col_pen).view(k * k, *work.shape[2:])
-        flat = _first_argmin(cand)  # (B, K), float: the divmod is cheaper than on int64
-        row = torch.div(flat, k, rounding_mode="floor")
+    rows: list[Tensor] = []
+    cols: list[Tensor] = []
+    for r in range(k - 1):
+        cand = work if r == 0 else work + row_pen + col_pen
+        flat = _first_argmin(cand.view(k * k, *work.shape[2:]))  # (B, K), float index
+        row = torch.div(flat, k, rounding_mode="floor")  # float divmod: cheaper than int64
         col = (flat - row * k).long()
         row = row.long()
         rows.append(row)
         cols.append(col)
         row_pen.scatter_(0, row[None, None], float("inf"))
         col_pen.scatter_(1, col[None, None], float("inf"))
+    # the last round has one row and one column left: no search needed
+    zero = torch.zeros(work.shape[2:], dtype=torch.long, device=work.device)
+    full = k * (k - 1) // 2  # sum of all row (column) indices
+    rows.append(full - sum(rows, zero))
+    cols.append(full - sum(cols, zero))
     return torch.stack(rows, -1), torch.stack(cols, -1)
 
 
