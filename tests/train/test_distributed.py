@@ -1,5 +1,6 @@
-"""Multi-process pretraining: DDP on 2 CPU processes (gloo), shuffle-BN, shared queue, resume
-with another number of processes; and the loader plumbing that carries the epoch to workers."""
+"""Multi-process training: DDP on 2 CPU processes (gloo), shuffle-BN, shared queue, resume
+with another number of processes (pretraining and fine-tuning); and the loader plumbing that
+carries the epoch to persistent workers."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from vidssl.config import load_config
 from vidssl.train import distributed as du
 from vidssl.train.checkpoint import load_checkpoint
+from vidssl.train.finetune import finetune
 from vidssl.train.pretrain import EpochSampler, build_model, pretrain
 
 B = 2  # per-rank batch
@@ -44,6 +46,11 @@ TINY = [
 ]
 
 
+FINETUNE = ["data.dataset=folder", "finetune.epochs=1", "finetune.batch_size=2",
+            "finetune.clip_len=12", "finetune.test_clips=1", "finetune.milestones=[]",
+            "finetune.optimizer=sgd", "finetune.lr=0.01"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -53,7 +60,7 @@ def _free_port() -> int:
 def _write_videos(root: Path, n: int = 8, frames: int = 24) -> None:
     rng = np.random.default_rng(0)
     for v in range(n):
-        folder = root / f"video{v}"
+        folder = root / f"class{v % 2}" / f"video{v}"
         folder.mkdir(parents=True)
         base = rng.integers(0, 255, (32, 32, 3))
         for f in range(frames):
@@ -134,6 +141,10 @@ def _worker(rank: int, world: int, port: int, out: str, root: str) -> None:
         _one_step_checks(cfg)
         # 8 videos, 2 x 2 per step: 2 steps per epoch; stop mid-epoch 2 (Ctrl-C's path)
         pretrain(cfg, progress=False, stop_after_steps=3)
+        ft = load_config(None, TINY + FINETUNE + [f"data.root={root}"])
+        results = finetune(None, ft, out_dir=Path(out) / "ft", progress=False,
+                           write_report=False)
+        assert bool(results) == (rank == 0)  # rank 0 alone tests and reports
     finally:
         dist.destroy_process_group()
 
@@ -155,6 +166,14 @@ def test_two_processes_share_queue_average_grads_and_resume_in_one(tmp_path: Pat
     assert (resumed["world_size"], resumed["epoch"], resumed["step"]) == (1, 2, 8)
     assert not torch.equal(resumed["model"]["queue.keys"], ck["model"]["queue.keys"])
     assert len((out / "metrics.csv").read_text().strip().splitlines()) == 3
+
+    # fine-tuning: 2 ranks wrote one epoch once; one process continues it to epoch 2
+    assert len((out / "ft" / "finetune.csv").read_text().strip().splitlines()) == 2
+    ft = load_config(None, TINY + FINETUNE + [f"data.root={root}", "finetune.epochs=2"])
+    res = finetune(None, ft, out_dir=out / "ft", progress=False, write_report=False)
+    assert res["epochs"] == 2
+    assert load_checkpoint(out / "ft" / "finetune_last.pt")["epoch"] == 2
+    assert len((out / "ft" / "finetune.csv").read_text().strip().splitlines()) == 3
 
 
 def test_sampler_shards_reshuffles_and_continues_across_world_sizes() -> None:

@@ -123,6 +123,15 @@ def any_rank(ctx: DistContext, flag: bool) -> bool:
     return bool(t.item() > 0)
 
 
+def all_reduce_sum(ctx: DistContext, values: list[float]) -> list[float]:
+    """Element-wise sums over all ranks (epoch metrics from per-rank counts)."""
+    if not ctx.distributed:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=_flag_device())
+    dist.all_reduce(t)
+    return t.tolist()
+
+
 def gather_objects(ctx: DistContext, obj: Any) -> list[Any]:
     """``obj`` of every rank, in rank order (a one-element list in a single process)."""
     if not ctx.distributed:

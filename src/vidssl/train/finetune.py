@@ -91,11 +91,15 @@ def finetune(
     """
     from vidssl.data.datasets import ClipDataset, build_source
     from vidssl.eval.features import random_backbone
+    from vidssl.train import distributed as du
 
     ft = cfg.finetune
+    ctx = du.context()  # under torchrun: DDP, a shard of the videos per rank, rank 0 writes
     out = Path(out_dir or cfg.train.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
+    if dev.type == "cuda" and ctx.distributed:
+        dev = torch.device("cuda", ctx.local_rank)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if backbone is None:
@@ -112,6 +116,7 @@ def finetune(
         for p in model.backbone.parameters():
             p.requires_grad_(False)
     model.to(dev)
+    train_model = du.wrap_model(model, ctx, cfg)
     optimizer = build_finetune_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=list(ft.milestones), gamma=cfg.optim.gamma
@@ -120,13 +125,18 @@ def finetune(
 
     dataset = ClipDataset(train_source, train_transform(cfg), clip_len=ft.clip_len,
                           step=ft.clip_step, seed=cfg.train.seed)
-    batch = min(ft.batch_size, len(dataset))
+    sampler = None
+    if ctx.distributed:  # each rank a disjoint shard (padded to equal size), reshuffled per epoch
+        sampler = torch.utils.data.DistributedSampler(
+            dataset, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.train.seed)
+    n_mine = len(sampler) if sampler is not None else len(dataset)
+    batch = min(ft.batch_size, n_mine)
     # Every video once per epoch, except a 1-clip remainder: BatchNorm cannot train on it.
-    drop_last = len(dataset) % batch == 1 and len(dataset) > batch
-    steps_per_epoch = len(dataset) // batch if drop_last else -(-len(dataset) // batch)
+    drop_last = n_mine % batch == 1 and n_mine > batch
+    steps_per_epoch = n_mine // batch if drop_last else -(-n_mine // batch)
 
     ckpt_path = out / CHECKPOINT
-    logger = MetricsLogger(out, name="finetune", enabled=True)
+    logger = MetricsLogger(out, name="finetune", enabled=ctx.is_main)
     start_epoch = 0
     last: dict[str, float] = {}  # metrics of the last finished epoch, for the results
     if resume and ckpt_path.is_file():
@@ -137,10 +147,14 @@ def finetune(
         start_epoch = int(state["epoch"])
         last = dict(state.get("last_epoch", {}))
         set_rng_state(state["rng"])
-        logger.truncate_after(start_epoch)
+        if ctx.is_main:
+            logger.truncate_after(start_epoch)
         tqdm.write(f"vidssl: resuming fine-tuning from {ckpt_path} (epoch {start_epoch})")
 
     def save(epoch: int) -> None:
+        if not ctx.is_main:
+            du.barrier(ctx)
+            return
         save_checkpoint(
             {
                 "format": FORMAT,
@@ -158,14 +172,19 @@ def finetune(
             },
             ckpt_path,
         )
+        du.barrier(ctx)
 
     bar = tqdm(total=ft.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
-               disable=not progress, desc="finetune", unit="step", dynamic_ncols=True)
+               disable=not (progress and ctx.is_main), desc="finetune", unit="step",
+               dynamic_ncols=True)
     try:
         for epoch in range(start_epoch, ft.epochs):
             dataset.set_epoch(epoch)
+            if sampler is not None:
+                sampler.set_epoch(epoch)
             loader = DataLoader(
-                dataset, batch_size=batch, shuffle=True, drop_last=drop_last,
+                dataset, batch_size=batch, shuffle=sampler is None, sampler=sampler,
+                drop_last=drop_last,
                 num_workers=cfg.data.num_workers, pin_memory=dev.type == "cuda",
                 generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
             )
@@ -178,7 +197,7 @@ def finetune(
                 x = b["clip"].to(dev, non_blocking=True)
                 y = b["label"].to(dev, non_blocking=True)
                 with _autocast(dev, cfg.train.precision):
-                    logits = model(x)
+                    logits = train_model(x)
                     loss = nn.functional.cross_entropy(logits.float(), y)
                 if not torch.isfinite(loss):
                     raise RuntimeError(f"fine-tuning loss is {loss.item()} at epoch {epoch + 1}")
@@ -192,6 +211,8 @@ def finetune(
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}",
                                 acc=f"{correct / seen:.3f}")
+            if ctx.distributed:  # epoch metrics over every rank's clips
+                loss_sum, correct, seen = du.all_reduce_sum(ctx, [loss_sum, correct, seen])
             last = {
                 "epoch": epoch + 1,
                 "loss": loss_sum / max(1, seen),
@@ -206,6 +227,8 @@ def finetune(
         bar.close()
         logger.close()
 
+    if not ctx.is_main:  # rank 0 alone tests the fine-tuned model and writes the results
+        return {}
     results: dict[str, Any] = {
         "task": "finetune",
         "dataset": cfg.data.dataset,
