@@ -112,3 +112,50 @@ def test_load_view_generator_is_frozen(tmp_path) -> None:
     assert torch.allclose(out, module.generator(x, sample=False)[0])
     assert not any(p.requires_grad for p in gen.generator.parameters())
     assert not gen.generator.training
+
+
+def test_flow_estimator_learns_motion_direction_from_photometric_loss() -> None:
+    """A few seconds of O's own training: its mean flow points the way the texture moves."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convs: extra threads only add contention
+    try:
+        _train_and_check_direction()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_and_check_direction() -> None:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    dirs = torch.tensor([(1, 0), (-1, 0), (0, 1), (0, -1)])
+
+    def batch(n: int, size: int = 16, t: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+        # Smooth texture: a rough one gives bilinear warping no gradient at zero flow.
+        tex = torch.randn(n, 3, size + 8, size + 8, generator=g)
+        tex = F.avg_pool2d(F.avg_pool2d(tex, 3, 1, 1), 3, 1, 1)
+        k = torch.randint(4, (n,), generator=g)
+        clips = []
+        for i in range(n):
+            dx, dy = dirs[k[i]].tolist()
+            frames = [
+                tex[i, :, 4 - dy * j : 4 - dy * j + size, 4 - dx * j : 4 - dx * j + size]
+                for j in range(t)
+            ]
+            clips.append(torch.stack(frames, dim=1))
+        return torch.stack(clips), k
+
+    o = FlowEstimator(width=8)
+    opt = torch.optim.Adam(o.parameters(), lr=5e-3)
+    for _ in range(150):
+        x, _ = batch(8)
+        loss = photometric_loss(x, o(x))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, k = batch(200)
+    with torch.no_grad():
+        mean_flow = o(x).mean(dim=(2, 3, 4))
+    four_way = ((mean_flow @ dirs.float().T).argmax(dim=1) == k).float().mean().item()
+    sign = ((mean_flow * dirs[k]).sum(dim=1) > 0).float().mean().item()
+    assert four_way > 0.6  # chance 0.25
+    assert sign > 0.85  # chance 0.5
