@@ -225,3 +225,17 @@ def test_sync_bn_without_gpu_is_a_config_error() -> None:
     model = build_model(cfg)
     with pytest.raises(ConfigError, match="key_bn"):
         du.prepare_for_ddp(model, du.DistContext(0, 2, 0), cfg)
+
+
+def test_fp16_scaler_state_is_checkpointed_and_resumed(tmp_path: Path) -> None:
+    root = tmp_path / "videos"
+    _write_videos(root, n=4)
+    args = TINY + [f"data.root={root}", f"train.out_dir={tmp_path / 'run'}",
+                   "train.steps_per_epoch=1", "train.precision=fp16", "train.channels_last=true"]
+    first = load_checkpoint(pretrain(load_config(None, args + ["train.epochs=1"]),
+                                     progress=False))
+    assert first["scaler"]["scale"] > 0 and first["world_size"] == 1
+    second = load_checkpoint(pretrain(load_config(None, args + ["train.epochs=2"]),
+                                      resume=tmp_path / "run" / "checkpoint.pt",
+                                      progress=False))
+    assert second["step"] == 2 and "scaler" in second

@@ -236,8 +236,21 @@ def wrap_model(model: torch.nn.Module, ctx: DistContext, cfg: Any) -> torch.nn.M
 
     dev = next(model.parameters()).device
     ids = [dev.index] if dev.type == "cuda" else None
-    # the heads that a method switches off get no gradient: tell DDP not to wait for them
-    return DDP(model, device_ids=ids, find_unused_parameters=True)
+    return DDP(model, device_ids=ids, find_unused_parameters=_may_skip_parameters(model))
+
+
+def _may_skip_parameters(model: torch.nn.Module) -> bool:
+    """Whether a training forward may leave trainable parameters without a gradient.
+
+    Our pretext model builds only the heads its loss uses, and the fine-tuning classifier uses
+    all of its trainable weights, so DDP need not search the graph for unused ones each step
+    (an extra pass over the autograd graph). Other models (baselines) may switch parts off:
+    DDP is told to look, rather than hang waiting for gradients that never come.
+    """
+    from vidssl.eval.recognition import VideoClassifier
+    from vidssl.method.multitask import PretextModel
+
+    return not isinstance(model, (PretextModel, VideoClassifier))
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

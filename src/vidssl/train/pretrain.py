@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import signal
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -431,7 +432,11 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
                     scaler.step(optimizer)
                     scaler.update()
                     dist_utils.unwrap(train_model).after_step()
-                    scheduler.step()
+                    with warnings.catch_warnings():
+                        # fp16: a step the GradScaler skipped (inf gradients) still moves the
+                        # per-step schedule on, as intended; torch would warn about it
+                        warnings.filterwarnings("ignore", "Detected call of `lr_scheduler")
+                        scheduler.step()
                     step += 1
                     epoch_step += 1
                     steps_this_call += 1
