@@ -387,6 +387,13 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
     if cfg.view.checkpoint and hasattr(model, "set_key_generator"):
         from vidssl.models.view_synthesis import load_view_generator
 
+        view_cfg = checkpoint_config(load_checkpoint(cfg.view.checkpoint), cfg.view.checkpoint)
+        if view_cfg.data.input != cfg.data.input:
+            raise ValueError(
+                f"view.checkpoint={cfg.view.checkpoint} was trained on data.input="
+                f"{view_cfg.data.input} clips but this run feeds data.input={cfg.data.input}: "
+                "train the view module with the same input mode"
+            )
         model.set_key_generator(load_view_generator(cfg.view.checkpoint, device), cfg.view.p)
     train_model = dist_utils.wrap_model(model, ctx, cfg)
 
