@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from vidssl.commands.common import add_config_args, config_from_args
@@ -49,5 +50,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"vidssl: stopped; resume with --resume {cfg.train.out_dir}/checkpoint.pt",
               file=sys.stderr)
         return 130
-    print(f"checkpoint: {path}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        print(f"checkpoint: {path}")
     return 0
