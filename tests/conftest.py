@@ -10,10 +10,22 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import coded_frames, write_frame_folder, write_video  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tests run tiny networks: one torch thread is fastest for them and keeps a test from
+    competing with itself for the CI machine's two cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 CODED_LENGTH = 150  # frames in each coded video: longer than the longest pretext span (121)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from vidssl.compare import (
@@ -31,14 +30,6 @@ TINY = [
     "finetune.epochs=1", "finetune.batch_size=8", "finetune.clip_len=8",
     "finetune.test_clips=2", "finetune.milestones=[10]",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _write_spec(tmp_path: Path, evaluations: list[str]) -> Path:

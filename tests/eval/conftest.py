@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from vidssl.config import Config, load_config
 from vidssl.data.datasets import VideoRecord, VideoSource
@@ -36,14 +35,6 @@ def make_tiny_config(tmp_path, **extra: object) -> Config:
         f"train.out_dir={tmp_path}",
     ] + [f"{k}={v}" for k, v in extra.items()]
     return load_config(None, overrides)
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 @pytest.fixture

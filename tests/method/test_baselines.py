@@ -22,14 +22,6 @@ from vidssl.method.baselines.data import (
 from vidssl.method.factory import build_pretext_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _index_source(lengths: list[int], labels: list[int] | None = None) -> VideoSource:
     """Videos whose every pixel holds its frame index (mod 256), so clips can be read back."""
     labels = labels or [i % 2 for i in range(len(lengths))]

@@ -9,15 +9,6 @@ from vidssl.config import ConfigError, load_config
 from vidssl.method.multitask import PretextModel
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks run fastest on one thread (and the test machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _cfg(*overrides: str):
     base = [
         "model.backbone=r3d",

@@ -9,16 +9,6 @@ from vidssl.config import ConfigError
 from vidssl.models.backbones import build_backbone, list_backbones
 from vidssl.models.flops import backbone_cost, count_macs, count_params
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions gain nothing from threads, and lose a lot on a shared, busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 NAMES = ["c3d", "r3d", "r2plus1d", "s3dg"]
 
 # Paper / DESIGN section 2: backbone parameters and Table VIII MACs for one 16x112x112 clip.

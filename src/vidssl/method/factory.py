@@ -19,29 +19,7 @@ def build_transform(cfg: Config, train: bool) -> Any:
     """The clip transform of DESIGN 6: augmentation for training, resize + center crop for eval."""
     from vidssl.data.transforms import ClipTransform
 
-    d = cfg.data
-    return ClipTransform(
-        resize=tuple(d.resize),
-        crop=d.crop,
-        train=train,
-        color_jitter=d.color_jitter if train else 0.0,
-        hflip=d.hflip if train else False,
-        input=d.input,
-    )
-
-
-def build_sampler(cfg: Config) -> Any:
-    from vidssl.data.sampling import PretextSampler
-
-    s = cfg.sampler
-    return PretextSampler(
-        clip_len=s.clip_len,
-        n_segments=s.n_segments,
-        min_len=s.min_len,
-        rate_min=s.rate_min,
-        rate_max=s.rate_max,
-        short_video=s.short_video,
-    )
+    return ClipTransform.from_config(cfg.data, train=train)
 
 
 def build_pretext_dataset(cfg: Config, split: str = "train", train: bool = True) -> Any:
@@ -54,8 +32,9 @@ def build_pretext_dataset(cfg: Config, split: str = "train", train: bool = True)
     seed = cfg.train.seed if train else cfg.train.seed + 10_007
     if method == "ours":
         from vidssl.data.datasets import PretextDataset
+        from vidssl.data.sampling import PretextSampler
 
-        return PretextDataset(source, build_sampler(cfg), transform, seed=seed,
+        return PretextDataset(source, PretextSampler.from_config(cfg.sampler), transform, seed=seed,
                               with_key=cfg.loss.contrastive > 0)
     from vidssl.method.baselines import build_baseline_dataset
 
