@@ -7,7 +7,11 @@ steps; the queue supplies thousands of negatives without a large batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import copy
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -93,3 +97,110 @@ def info_nce(pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
     with torch.no_grad():
         acc = (pos > neg.max(dim=1).values).float().mean()
     return loss, acc
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run ``module`` in eval mode (BN running stats read, not updated), then restore."""
+    was = module.training
+    module.train(False)
+    try:
+        yield
+    finally:
+        module.train(was)
+
+
+class MomentumContrast:
+    """The MoCo key path, mixed into every model that has a contrastive term.
+
+    Expects ``self.backbone`` (the query backbone) and keeps, as attributes of the model itself
+    (so they appear in its ``state_dict``): ``projection`` (query projection head),
+    ``key_backbone`` / ``key_projection`` (the momentum copies) and ``queue``. The step protocol
+    is the one documented in ``vidssl.method.multitask``: ``contrastive_loss`` stashes the keys
+    of a training forward, ``after_step`` momentum-updates the key encoder and enqueues them.
+    ``encode_keys`` and ``gather_keys`` are the hooks a distributed trainer replaces
+    (shuffle-BN, all-gather) on the instance.
+    """
+
+    backbone: nn.Module
+    projection: nn.Module | None
+    key_backbone: nn.Module | None
+    key_projection: nn.Module | None
+    queue: KeyQueue | None
+    _pending_keys: Tensor | None
+
+    def _init_contrast(self, cfg: Any, enabled: bool) -> None:
+        """Build the projection head, the key encoder (an exact copy) and the queue."""
+        from vidssl.models.heads import ProjectionHead
+
+        c = cfg.contrastive
+        self.tau, self.momentum = c.temperature, c.momentum
+        self.proj_dim = cfg.projection_dim()
+        self.projection = self.key_backbone = self.key_projection = None
+        self.queue = None
+        self._pending_keys = None
+        if not enabled:
+            return
+        feat = int(self.backbone.feature_dim)  # type: ignore[attr-defined]
+        self.projection = ProjectionHead(feat, cfg.model.proj_hidden or feat, self.proj_dim)
+        # the key encoder starts as an exact copy and only ever moves by momentum
+        self.key_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
+        self.key_projection = copy.deepcopy(self.projection).requires_grad_(False)
+        self.queue = KeyQueue(c.queue_size, self.proj_dim, seed=cfg.train.seed)
+
+    def encode_keys(self, x: Tensor) -> Tensor:
+        """Key encoder (backbone + projection) on ``x``; called without gradient.
+
+        Kept as one method so a distributed trainer can wrap it with shuffle-BN (permute the
+        batch across ranks, encode, un-permute), as MoCo does.
+        """
+        assert self.key_backbone is not None and self.key_projection is not None
+        return self.key_projection(self.key_backbone(x))
+
+    def gather_keys(self, keys: Tensor) -> Tensor:
+        """Keys entering the queue. Single process: this step's keys; a distributed trainer
+        replaces it with an all-gather so every rank's queue holds every rank's keys."""
+        return keys
+
+    def contrastive_loss(self, feats: Tensor, key_clip: Tensor, training: bool,
+                         **similarity: Any) -> tuple[Tensor, Tensor]:
+        """InfoNCE of the queries ``projection(feats)`` against the keys of ``key_clip`` (the
+        positives) and the queue (the negatives); ``similarity`` goes to the logit functions
+        (``kind``, ``chunks``, ``matching``). Returns (loss, accuracy)."""
+        from vidssl.method.similarity import positive_logits, similarity_logits
+
+        assert self.projection is not None and self.queue is not None
+        assert self.key_backbone is not None and self.key_projection is not None
+        q = self.projection(feats)
+        with torch.no_grad():
+            if training:
+                keys = self.encode_keys(key_clip)
+            else:  # evaluation reads BN running statistics and changes nothing
+                with eval_mode(self.key_backbone), eval_mode(self.key_projection):
+                    keys = self.encode_keys(key_clip)
+            keys = keys.float()
+        pos = positive_logits(q, keys, tau=self.tau, **similarity)
+        neg = similarity_logits(q, self.queue.keys, tau=self.tau, **similarity)
+        loss, acc = info_nce(pos, neg)
+        if training:
+            self._pending_keys = keys
+        return loss, acc
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Momentum-update the key encoder and enqueue the keys of the last training forward.
+
+        Call once after each ``optimizer.step()``. A no-op when the contrastive term is off or
+        the last forward was not a training step.
+        """
+        keys, self._pending_keys = self._pending_keys, None
+        if keys is None:
+            return
+        assert self.key_backbone is not None and self.key_projection is not None
+        assert self.projection is not None and self.queue is not None
+        momentum_update(
+            itertools.chain(self.key_backbone.parameters(), self.key_projection.parameters()),
+            itertools.chain(self.backbone.parameters(), self.projection.parameters()),
+            self.momentum,
+        )
+        self.queue.enqueue(self.gather_keys(keys))

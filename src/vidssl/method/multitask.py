@@ -27,36 +27,22 @@ logit above every negative).
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidssl.config import Config, ConfigError
-from vidssl.method.moco import KeyQueue, info_nce, momentum_update
-from vidssl.method.similarity import positive_logits, similarity_logits
+from vidssl.method.moco import MomentumContrast
 from vidssl.models.backbones import build_backbone
-from vidssl.models.heads import OrderHead, ProjectionHead, RateHead
+from vidssl.models.heads import OrderHead, RateHead
 
 KeyGenerator = Callable[[Tensor], Tensor]
 
 
-@contextlib.contextmanager
-def _eval_mode(module: nn.Module) -> Iterator[None]:
-    """Run ``module`` in eval mode (BN running stats read, not updated), then restore."""
-    was = module.training
-    module.train(False)
-    try:
-        yield
-    finally:
-        module.train(was)
-
-
-class PretextModel(nn.Module):
+class PretextModel(MomentumContrast, nn.Module):
     """Query backbone + order/rate/projection heads, momentum key encoder and key queue.
 
     Attributes other modules rely on: ``backbone`` (the query backbone: what evaluation
@@ -93,23 +79,11 @@ class PretextModel(nn.Module):
             self.rate_head = RateHead(feat, self.n, m.rate_mode, self.num_rates)
 
         c = cfg.contrastive
-        self.similarity, self.matching, self.tau = c.similarity, c.matching, c.temperature
-        self.momentum = c.momentum
-        self.proj_dim = cfg.projection_dim()
-        self.projection: nn.Module | None = None
-        self.key_backbone: nn.Module | None = None
-        self.key_projection: nn.Module | None = None
-        self.queue: KeyQueue | None = None
-        if self.w_contrastive > 0:
-            self.projection = ProjectionHead(feat, m.proj_hidden or feat, self.proj_dim)
-            # The key encoder starts as an exact copy and only ever moves by momentum.
-            self.key_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
-            self.key_projection = copy.deepcopy(self.projection).requires_grad_(False)
-            self.queue = KeyQueue(c.queue_size, self.proj_dim, seed=cfg.train.seed)
+        self.similarity, self.matching = c.similarity, c.matching
+        self._init_contrast(cfg, enabled=self.w_contrastive > 0)
 
         self._key_generator: KeyGenerator | None = None
         self._key_p = 0.0
-        self._pending_keys: Tensor | None = None
 
     # ---------------------------------------------------------------- key path (MoCo)
 
@@ -147,39 +121,6 @@ class PretextModel(nn.Module):
             return synth
         return key.index_copy(0, idx, synth)
 
-    def encode_keys(self, x: Tensor) -> Tensor:
-        """Key encoder (backbone + projection) on ``x``; called without gradient.
-
-        Kept as one method so a distributed trainer can wrap it with shuffle-BN (permute the
-        batch across ranks, encode, un-permute), as MoCo does.
-        """
-        assert self.key_backbone is not None and self.key_projection is not None
-        return self.key_projection(self.key_backbone(x))
-
-    def gather_keys(self, keys: Tensor) -> Tensor:
-        """Keys entering the queue. Single process: this step's keys; a distributed trainer
-        replaces it with an all-gather so every rank's queue holds every rank's keys."""
-        return keys
-
-    @torch.no_grad()
-    def after_step(self) -> None:
-        """Momentum-update the key encoder and enqueue the keys of the last training forward.
-
-        Call once after each ``optimizer.step()``. A no-op when the contrastive term is off or
-        the last forward was not a training step.
-        """
-        keys, self._pending_keys = self._pending_keys, None
-        if keys is None:
-            return
-        assert self.key_backbone is not None and self.key_projection is not None
-        assert self.projection is not None and self.queue is not None
-        momentum_update(
-            itertools.chain(self.key_backbone.parameters(), self.key_projection.parameters()),
-            itertools.chain(self.backbone.parameters(), self.projection.parameters()),
-            self.momentum,
-        )
-        self.queue.enqueue(self.gather_keys(keys))
-
     # ---------------------------------------------------------------- forward
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -213,25 +154,12 @@ class PretextModel(nn.Module):
             metrics["rate_mse"] = F.mse_loss(pred, rates)
 
         if self.projection is not None:
-            assert self.queue is not None and self.key_backbone is not None
-            q = self.projection(feats)
-            with torch.no_grad():
-                key_clip = self._key_clips(batch, training)
-                if training:
-                    keys = self.encode_keys(key_clip)
-                else:
-                    with _eval_mode(self.key_backbone), _eval_mode(self.key_projection):
-                        keys = self.encode_keys(key_clip)
-                keys = keys.float()
-            kw = dict(kind=self.similarity, chunks=self.n, matching=self.matching, tau=self.tau)
-            pos = positive_logits(q, keys, **kw)
-            neg = similarity_logits(q, self.queue.keys, **kw)
-            loss_con, acc = info_nce(pos, neg)
+            loss_con, acc = self.contrastive_loss(
+                feats, self._key_clips(batch, training), training,
+                kind=self.similarity, chunks=self.n, matching=self.matching)
             terms.append(self.w_contrastive * loss_con)
             metrics["loss_contrastive"] = loss_con.detach()
             metrics["contrastive_acc"] = acc
-            if training:
-                self._pending_keys = keys
 
         loss = torch.stack(terms).sum() if len(terms) > 1 else terms[0]
         metrics["loss"] = loss.detach()

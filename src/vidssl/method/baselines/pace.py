@@ -18,17 +18,12 @@ pace classification alone, with no key encoder built.
 
 from __future__ import annotations
 
-import copy
-import itertools
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from vidssl.config import Config, ConfigError
 from vidssl.method.baselines.prp import RateClassifier
-from vidssl.method.moco import KeyQueue, info_nce, momentum_update
-from vidssl.method.similarity import positive_logits, similarity_logits
-from vidssl.models.heads import ProjectionHead
+from vidssl.method.moco import MomentumContrast
 
 
 def pace_rates(cfg: Config) -> list[int]:
@@ -43,7 +38,7 @@ def pace_rates(cfg: Config) -> list[int]:
     return rates
 
 
-class PaceModel(RateClassifier):
+class PaceModel(MomentumContrast, RateClassifier):
     """Pace classifier + MoCo; the same training-step protocol as ``PretextModel``
     (``forward`` stashes the keys, ``after_step`` momentum-updates and enqueues them)."""
 
@@ -52,29 +47,7 @@ class PaceModel(RateClassifier):
         self.w_rate, self.w_contrastive = cfg.loss.rate, cfg.loss.contrastive
         if self.w_rate == 0 and self.w_contrastive == 0:
             raise ConfigError("loss.rate and loss.contrastive are both 0: nothing to learn")
-        c = cfg.contrastive
-        self.tau, self.momentum = c.temperature, c.momentum
-        self.projection: nn.Module | None = None
-        self.key_backbone: nn.Module | None = None
-        self.key_projection: nn.Module | None = None
-        self.queue: KeyQueue | None = None
-        self._pending_keys: Tensor | None = None
-        if self.w_contrastive > 0:
-            feat = int(self.backbone.feature_dim)
-            dim = cfg.projection_dim()
-            self.projection = ProjectionHead(feat, cfg.model.proj_hidden or feat, dim)
-            self.key_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
-            self.key_projection = copy.deepcopy(self.projection).requires_grad_(False)
-            self.queue = KeyQueue(c.queue_size, dim, seed=cfg.train.seed)
-
-    def encode_keys(self, x: Tensor) -> Tensor:
-        """Key encoder on ``x`` (one method, so a distributed trainer can wrap it)."""
-        assert self.key_backbone is not None and self.key_projection is not None
-        return self.key_projection(self.key_backbone(x))
-
-    def gather_keys(self, keys: Tensor) -> Tensor:
-        """Keys entering the queue (identity in one process)."""
-        return keys
+        self._init_contrast(cfg, enabled=self.w_contrastive > 0)
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         training = self.training and torch.is_grad_enabled()
@@ -87,40 +60,10 @@ class PaceModel(RateClassifier):
             metrics["loss_rate"] = loss_rate.detach()
             metrics["rate_acc"] = acc
         if self.projection is not None:
-            assert self.queue is not None and self.key_backbone is not None
-            assert self.key_projection is not None
-            q = self.projection(feats)
-            with torch.no_grad():
-                was = self.key_backbone.training, self.key_projection.training
-                if not training:  # evaluation reads BN running statistics, changes nothing
-                    self.key_backbone.eval()
-                    self.key_projection.eval()
-                keys = self.encode_keys(batch["key"]).float()
-                self.key_backbone.train(was[0])
-                self.key_projection.train(was[1])
-            pos = positive_logits(q, keys, kind="cosine", tau=self.tau)
-            neg = similarity_logits(q, self.queue.keys, kind="cosine", tau=self.tau)
-            loss_con, acc = info_nce(pos, neg)
+            loss_con, acc = self.contrastive_loss(feats, batch["key"], training, kind="cosine")
             terms.append(self.w_contrastive * loss_con)
             metrics["loss_contrastive"] = loss_con.detach()
             metrics["contrastive_acc"] = acc
-            if training:
-                self._pending_keys = keys
         loss = torch.stack(terms).sum() if len(terms) > 1 else terms[0]
         metrics["loss"] = loss.detach()
         return loss, metrics
-
-    @torch.no_grad()
-    def after_step(self) -> None:
-        """Momentum-update the key encoder and enqueue the last training step's keys."""
-        keys, self._pending_keys = self._pending_keys, None
-        if keys is None:
-            return
-        assert self.key_backbone is not None and self.key_projection is not None
-        assert self.projection is not None and self.queue is not None
-        momentum_update(
-            itertools.chain(self.key_backbone.parameters(), self.key_projection.parameters()),
-            itertools.chain(self.backbone.parameters(), self.projection.parameters()),
-            self.momentum,
-        )
-        self.queue.enqueue(self.gather_keys(keys))
