@@ -137,7 +137,8 @@ def plot_curves(
         seen: list[str] = []
         for cols in data.values():
             seen += [c for c in cols if c not in seen and c not in (x, "step", "seconds", "time")]
-        columns = seen
+        # a held-out column (val_<metric>) is drawn in its training metric's panel
+        columns = [c for c in seen if not (c.startswith("val_") and c[4:] in seen)]
     if not columns:
         raise ValueError(f"no numeric columns to plot in {', '.join(map(str, logs.values()))}")
     n = len(columns)
@@ -147,13 +148,21 @@ def plot_curves(
     for i, col in enumerate(columns):
         ax = axes[i // ncols][i % ncols]
         for label, cols in data.items():
-            if col in cols:
-                xs = cols.get(x, np.arange(1, len(cols[col]) + 1))
-                ax.plot(xs, cols[col], label=label, marker="." if len(xs) < 30 else None)
+            for name, style, suffix in ((col, "-", ""), (f"val_{col}", "--", " (held-out)")):
+                if name not in cols or (suffix and name == col):
+                    continue
+                ys = cols[name]
+                xs = cols.get(x, np.arange(1, len(ys) + 1))
+                ok = np.isfinite(ys)  # held-out rows exist only every eval_every epochs
+                if not ok.any():
+                    continue
+                few = ok.sum() < 30
+                ax.plot(xs[ok], ys[ok], style, label=f"{label}{suffix}",
+                        marker="." if few else None)
         ax.set_title(col, fontsize=9)
         ax.set_xlabel(x, fontsize=8)
         ax.grid(alpha=0.3)
-        if len(data) > 1:
+        if len(ax.get_lines()) > 1:
             ax.legend(fontsize=7, frameon=False)
     for j in range(n, nrows * ncols):
         axes[j // ncols][j % ncols].axis("off")
