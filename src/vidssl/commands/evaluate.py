@@ -33,6 +33,12 @@ def _add_backbone_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="override config keys, e.g. data.root=/data/UCF101 eval.clips=5 "
                         "(values parsed as YAML)")
+    p.add_argument("--dataset",
+                   choices=("synthetic", "ucf101", "hmdb51", "kinetics400", "folder"),
+                   help="dataset to evaluate on (shortcut for data.dataset=NAME; default: the "
+                        "config's)")
+    p.add_argument("--root", metavar="DIR",
+                   help="dataset folder (shortcut for data.root=DIR)")
     p.add_argument("--split", type=int, choices=(1, 2, 3),
                    help="official UCF101 / HMDB51 split (shortcut for data.split=N; default 1)")
     p.add_argument("--device", metavar="DEV",
@@ -50,6 +56,10 @@ def _add_out_arg(p: argparse.ArgumentParser, what: str) -> None:
 
 def _overrides(args: argparse.Namespace) -> list[str]:
     extra = list(getattr(args, "overrides", None) or [])
+    if getattr(args, "dataset", None):
+        extra.append(f"data.dataset={args.dataset}")
+    if getattr(args, "root", None):
+        extra.append(f"data.root={args.root}")
     if getattr(args, "split", None):
         extra.append(f"data.split={args.split}")
     if getattr(args, "device", None):
@@ -117,6 +127,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "with --init random: <train.out_dir>/finetune-<dataset>-splitN)")
     p.add_argument("--no-resume", action="store_true",
                    help="start over even if the output folder holds finetune_last.pt")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="start N processes with torchrun (DistributedDataParallel); same as "
+                        "'torchrun --nproc_per_node N -m vidssl finetune ...'")
     p.set_defaults(func=run_finetune)
 
     p = sub.add_parser(
@@ -238,12 +251,20 @@ def _progress(args: argparse.Namespace) -> bool:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
+    if args.nproc > 1:
+        import sys
+
+        from vidssl.train.launch import relaunch_with_torchrun
+
+        return relaunch_with_torchrun(args.nproc, sys.argv[1:])
     from vidssl.train.finetune import finetune
 
     backbone, cfg, init = resolve_backbone(args)
     out = _out_dir(args, cfg, f"finetune-{_tag(cfg)}" + ("-random" if init == "random" else ""))
     res = finetune(backbone if init == "checkpoint" else None, cfg, out_dir=out,
                    resume=not args.no_resume, progress=_progress(args), init=init)
+    if not res:  # another rank under torchrun: rank 0 tests and reports
+        return 0
     print(f"video top-1 {res['video_top1']:.4f}  clip top-1 {res['clip_top1']:.4f}  "
           f"({res['num_test_videos']} test videos)")
     print(f"report: {out / 'finetune.md'}")
