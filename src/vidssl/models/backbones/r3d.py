@@ -43,12 +43,17 @@ def mid_channels(cin: int, cout: int, kernel: Triple) -> int:
 
 
 class Conv2Plus1d(nn.Sequential):
-    """``t x k x k`` convolution factored as spatial ``1 x k x k`` -> BN -> ReLU -> temporal."""
+    """``t x k x k`` convolution factored as spatial ``1 x k x k`` -> BN -> ReLU -> temporal.
+
+    ``mid`` channels between the two: Tran et al.'s rule by default (R(2+1)D); S3D-G's
+    separable convolutions keep ``cout``.
+    """
 
     def __init__(
-        self, cin: int, cout: int, kernel: Triple, stride: Triple, padding: Triple
+        self, cin: int, cout: int, kernel: Triple, stride: Triple, padding: Triple,
+        mid: int | None = None,
     ) -> None:
-        mid = mid_channels(cin, cout, kernel)
+        mid = mid or mid_channels(cin, cout, kernel)
         super().__init__(
             nn.Conv3d(
                 cin,

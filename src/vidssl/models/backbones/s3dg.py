@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.models.backbones.r3d import Conv2Plus1d
 from vidssl.models.backbones.registry import register_backbone, scale_channels
 
 
@@ -37,26 +38,7 @@ class STConv3d(nn.Sequential):
         separable: bool = False,
     ) -> None:
         if separable:
-            layers: list[nn.Module] = [
-                nn.Conv3d(
-                    cin,
-                    cout,
-                    (1, kernel[1], kernel[2]),
-                    stride=(1, stride[1], stride[2]),
-                    padding=(0, padding[1], padding[2]),
-                    bias=False,
-                ),
-                nn.BatchNorm3d(cout),
-                nn.ReLU(inplace=True),
-                nn.Conv3d(
-                    cout,
-                    cout,
-                    (kernel[0], 1, 1),
-                    stride=(stride[0], 1, 1),
-                    padding=(padding[0], 0, 0),
-                    bias=False,
-                ),
-            ]
+            layers: list[nn.Module] = [Conv2Plus1d(cin, cout, kernel, stride, padding, mid=cout)]
         else:
             layers = [nn.Conv3d(cin, cout, kernel, stride=stride, padding=padding, bias=False)]
         super().__init__(*layers, nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
