@@ -91,3 +91,24 @@ def test_nan_loss_names_step_and_term_and_keeps_last_checkpoint(tmp_path: Path) 
 def test_bad_config_fails_before_training_naming_the_key(override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(None, [override])
+
+
+def test_corrupt_videos_are_skipped_and_counted_not_a_crash(tmp_path: Path, capsys) -> None:
+    """A folder dataset with a zero-byte file and a file that is not a video trains through."""
+    from helpers import coded_frames, write_video
+
+    root = tmp_path / "videos"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            write_video(root / cls / f"{i}.mp4", coded_frames(40, 32, 32))
+    (root / "a" / "empty.mp4").write_bytes(b"")
+    (root / "b" / "junk.mp4").write_bytes(b"this is not a video" * 100)
+    cfg = load_config(None, TINY + [f"train.out_dir={tmp_path / 'run'}", "train.epochs=2",
+                                    "data.dataset=folder", f"data.root={root}",
+                                    "data.input=rgb", "train.steps_per_epoch=4"])
+    ckpt = load_checkpoint(pretrain(cfg, progress=False))
+    assert ckpt["step"] == 8
+    printed = "".join(capsys.readouterr())
+    assert "2 video(s) skipped as unreadable" in printed
+    assert "empty.mp4" in printed and "junk.mp4" in printed

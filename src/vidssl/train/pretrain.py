@@ -417,6 +417,7 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
     bar = tqdm(total=total_steps, initial=step, disable=not (progress and ctx.is_main),
                desc=f"pretrain {cfg.name}", unit="step", dynamic_ncols=True)
     steps_this_call = 0
+    skip_reported: dict[str, int] = {}
     epoch = start_epoch
     loader = make_loader(dataset, cfg, start_epoch, epoch_step, steps, device, ctx.rank,
                          ctx.world_size)
@@ -476,9 +477,10 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
                     save(epoch + 1, 0)
                 skip = getattr(dataset, "skip_log", None)
                 if skip is not None and ctx.is_main:
-                    summary = skip.summary()
-                    if summary:
-                        tqdm.write(summary)
+                    counts = skip.counts()  # cumulative: report when something new happened
+                    if counts != skip_reported and (counts["skipped"] or counts["short"]):
+                        tqdm.write(skip.summary())
+                        skip_reported = counts
                 if stopping and not last:
                     raise Interrupted
     except Interrupted:
