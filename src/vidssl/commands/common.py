@@ -20,12 +20,26 @@ def add_config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help="DataLoader worker processes (shortcut for data.num_workers=N)")
 
 
+# option name -> the config key it is a shortcut for
+SHORTCUTS = {
+    "dataset": "data.dataset",
+    "root": "data.root",
+    "split": "data.split",
+    "device": "train.device",
+    "out": "train.out_dir",
+    "workers": "data.num_workers",
+}
+
+
+def shortcut_overrides(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """``KEY=VALUE`` overrides from the command line, then those of the shortcut options given."""
+    overrides = list(getattr(args, "overrides", None) or [])
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value != "":
+            overrides.append(f"{SHORTCUTS[name]}={value}")
+    return overrides
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
-    overrides = list(args.overrides or [])
-    if getattr(args, "device", None):
-        overrides.append(f"train.device={args.device}")
-    if getattr(args, "out", None):
-        overrides.append(f"train.out_dir={args.out}")
-    if getattr(args, "workers", None) is not None:
-        overrides.append(f"data.num_workers={args.workers}")
-    return load_config(args.config, overrides)
+    return load_config(args.config, shortcut_overrides(args, ("device", "out", "workers")))

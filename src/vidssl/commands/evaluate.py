@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from vidssl.commands.common import shortcut_overrides
 from vidssl.config import Config, ConfigError, apply_overrides, config_from_dict, load_config
 
 
@@ -55,18 +56,7 @@ def _add_out_arg(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
-    extra = list(getattr(args, "overrides", None) or [])
-    if getattr(args, "dataset", None):
-        extra.append(f"data.dataset={args.dataset}")
-    if getattr(args, "root", None):
-        extra.append(f"data.root={args.root}")
-    if getattr(args, "split", None):
-        extra.append(f"data.split={args.split}")
-    if getattr(args, "device", None):
-        extra.append(f"train.device={args.device}")
-    if getattr(args, "workers", None) is not None:
-        extra.append(f"data.num_workers={args.workers}")
-    return extra
+    return shortcut_overrides(args, ("dataset", "root", "split", "device", "workers"))
 
 
 def resolve_backbone(args: argparse.Namespace) -> tuple[Any, Config, str]:

@@ -133,14 +133,6 @@ class PretextSampler:
             short_video=sampler_cfg.short_video,
         )
 
-    @property
-    def num_orders(self) -> int:
-        return math.factorial(self.n_segments)
-
-    def max_span(self) -> int:
-        """Raw frames the longest possible clip covers: ``(T - 1) * rate_max + 1``."""
-        return (self.clip_len - 1) * self.rate_max + 1
-
     def _lengths(self, rng: np.random.Generator) -> np.ndarray:
         """Uniform over compositions of T into n parts >= min_len (stars and bars)."""
         n, extra = self.n_segments, self.clip_len - self.n_segments * self.min_len

@@ -27,7 +27,7 @@ logit above every negative).
 
 from __future__ import annotations
 
-import itertools
+import math
 from collections.abc import Callable
 
 import torch
@@ -73,8 +73,7 @@ class PretextModel(MomentumContrast, nn.Module):
         self.order_head: nn.Module | None = None
         self.rate_head: nn.Module | None = None
         if self.w_order > 0:
-            self.order_head = OrderHead(feat, len(list(itertools.permutations(range(self.n)))),
-                                        m.order_hidden)
+            self.order_head = OrderHead(feat, math.factorial(self.n), m.order_hidden)
         if self.w_rate > 0:
             self.rate_head = RateHead(feat, self.n, m.rate_mode, self.num_rates)
 
