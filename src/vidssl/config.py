@@ -111,7 +111,11 @@ class ContrastiveConfig:
     temperature: float = 0.07
     queue_size: int = 4096
     momentum: float = 0.999
-    key_bn: str = "shuffle"  # shuffle | sync: how the key path keeps BN from leaking (DDP)
+    # how BatchNorm is kept from leaking the positive (DESIGN 3, method/moco.py): shuffle (split
+    # BN sub-batches, keys dealt across them and across processes) | sync (SyncBatchNorm, several
+    # GPU processes) | none (one BN batch: the leak, for the ablation only)
+    key_bn: str = "shuffle"
+    bn_splits: int = 0  # BN sub-batches per process for shuffle; 0 = automatic (moco.bn_splits_for)
 
 
 @dataclass
@@ -435,7 +439,10 @@ def validate(cfg: Config) -> None:
     c = cfg.contrastive
     _choice("contrastive.similarity", c.similarity, ("shuffle", "cosine"))
     _choice("contrastive.matching", c.matching, ("greedy", "optimal"))
-    _choice("contrastive.key_bn", c.key_bn, ("shuffle", "sync"))
+    _choice("contrastive.key_bn", c.key_bn, ("shuffle", "sync", "none"))
+    if c.bn_splits < 0 or (c.bn_splits and cfg.train.batch_size % c.bn_splits):
+        raise ConfigError(f"contrastive.bn_splits must be 0 (automatic) or divide "
+                          f"train.batch_size={cfg.train.batch_size}; got {c.bn_splits}")
     if c.temperature <= 0:
         raise ConfigError(f"contrastive.temperature must be > 0; got {c.temperature}")
     if not 0.0 <= c.momentum < 1.0:

@@ -167,16 +167,16 @@ def test_pace_evaluation_does_not_touch_the_queue() -> None:
     cfg = _cfg("pace", "sampler.rate_max=4")
     model = build_baseline_model(cfg)
     batch = _batch_for("pace", cfg)
-    before = model.queue.keys.clone()
+    before = model.moco.queue.keys.clone()
     model.eval()
     with torch.no_grad():
         model(batch)
     model.after_step()
-    assert torch.equal(model.queue.keys, before)
+    assert torch.equal(model.moco.queue.keys, before)
     model.train()
     model(batch)[0].backward()
     model.after_step()
-    assert not torch.equal(model.queue.keys, before)
+    assert not torch.equal(model.moco.queue.keys, before)
 
 
 def test_rate_sets_must_have_two_classes() -> None:

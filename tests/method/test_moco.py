@@ -76,3 +76,89 @@ def test_info_nce_is_cross_entropy_with_positive_first() -> None:
     # all logits equal: log(1 + K)
     loss, _ = info_nce(torch.zeros(2), torch.zeros(2, 7))
     assert math.isclose(loss.item(), math.log(8), rel_tol=1e-6)
+
+
+# ------------------------------------------------------------------ shuffle-BN (DESIGN 3)
+
+
+class LeaveOneOutBatchMean(nn.Module):
+    """An encoder whose output depends only on batch statistics: each sample's feature is the
+    mean of the *other* samples of its BN batch, i.e. exactly what a sample can learn about its
+    batch-mates through BatchNorm. A positive it identifies is identified by the leak alone."""
+
+    feature_dim = 48
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1)[:, : self.feature_dim]
+        return (flat.sum(0, keepdim=True) - flat) / max(flat.shape[0] - 1, 1)
+
+
+def _leak_accuracy(key_bn: str, batch: int = 16, steps: int = 12) -> float:
+    """Instance-discrimination accuracy of the batch-statistics encoder after the queue has
+    been filled with keys of earlier batches (positive above every queue entry)."""
+    from vidssl.method.moco import MoCo
+
+    torch.manual_seed(0)
+    moco = MoCo(LeaveOneOutBatchMean(), 48, dim=48, queue_size=4 * batch, momentum=0.99,
+                temperature=0.1, similarity="cosine", key_bn=key_bn).train()
+    with torch.no_grad():  # an identity projection: the keys are the encoder's statistics
+        for proj in (moco.projection, moco.key_projection):
+            proj.net[0].weight.copy_(torch.eye(48))
+            proj.net[0].bias.zero_()
+            proj.net[2].weight.copy_(torch.eye(48))
+            proj.net[2].bias.zero_()
+    accs = []
+    for _ in range(steps):
+        clip = torch.randn(batch, 3, 4, 2, 2).abs()  # ReLU in the head: positive inputs
+        with torch.enable_grad():
+            feats = moco.encode_queries(moco.key_backbone, clip)
+            _, acc = moco.loss(feats, clip.clone(), training=True)  # key = the same video
+        moco.after_step(moco.key_backbone)
+        accs.append(float(acc))
+    return sum(accs[-4:]) / 4  # once the queue holds only earlier batches' keys
+
+
+def test_batch_statistics_identify_the_positive_without_shuffle_bn_and_not_with_it() -> None:
+    assert _leak_accuracy("none") == 1.0  # one BN batch for queries and keys: the leak
+    assert _leak_accuracy("shuffle") <= 0.25  # chance is 1 / 65 for a queue of 64
+
+
+def test_key_bn_groups_share_only_the_query_itself() -> None:
+    """One process, batch 16: queries in 4 BN groups of 4; every key is normalised in a group
+    that holds no other sample of its query's group (DESIGN 3)."""
+    from vidssl.method.moco import MoCo, bn_splits_for, interleave
+
+    b = 16
+    splits = bn_splits_for(b)
+    assert splits == 4
+    m = b // splits
+    query_group = {i: i // m for i in range(b)}
+    perm = interleave(b, splits)
+    key_group = {int(perm[j]): j // m for j in range(b)}
+    for i in range(b):
+        mates_q = {j for j in range(b) if query_group[j] == query_group[i]}
+        mates_k = {j for j in range(b) if key_group[j] == key_group[i]}
+        assert mates_q & mates_k == {i}
+
+    # and the component really encodes in those groups: record each BN batch the key encoder
+    # and the query encoder see
+    seen: list[list[int]] = []
+
+    class Record(nn.Module):
+        feature_dim = 1
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x[:, 0, 0, 0, 0].round().long().tolist())
+            return x.flatten(1)[:, :1]
+
+    moco = MoCo(Record(), 1, dim=3, queue_size=32, momentum=0.9, temperature=0.1,
+                similarity="cosine").train()
+    clip = torch.arange(b, dtype=torch.float32).view(b, 1, 1, 1, 1).expand(b, 3, 2, 2, 2)
+    with torch.enable_grad():
+        moco.encode_queries(moco.key_backbone, clip)
+    queries, seen[:] = list(seen), []
+    moco.encode_keys(clip, training=True)
+    keys = list(seen)
+    assert [sorted(g) for g in queries] == [list(range(s * m, (s + 1) * m)) for s in range(4)]
+    for g in keys:
+        assert len({query_group[i] for i in g}) == len(g) == m

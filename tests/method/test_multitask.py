@@ -95,7 +95,7 @@ def test_loss_is_weighted_sum_of_terms() -> None:
 
 def test_zero_weight_switches_term_off() -> None:
     model = PretextModel(_cfg("loss.contrastive=0"))
-    assert model.key_backbone is None and model.queue is None and model.projection is None
+    assert model.moco is None
     batch = _batch()
     del batch["key"]  # no key encoder forward: the key is not even needed
     loss, metrics = model(batch)
@@ -117,18 +117,19 @@ def test_training_step_updates_queue_once_and_moves_key_encoder() -> None:
     model = PretextModel(_cfg())
     model.train()
     batch = _batch()
-    key_before = [p.clone() for p in model.key_backbone.parameters()]
+    key_before = [p.clone() for p in model.moco.key_backbone.parameters()]
     loss, _ = model(batch)
     loss.backward()
     with torch.no_grad():
         for p in model.backbone.parameters():
             p.add_(0.1)  # stands in for the optimizer step
     model.after_step()
-    newest = model.queue.newest_first()
-    assert newest.shape == (16, model.proj_dim)
-    assert int(model.queue.ptr) == 4
+    newest = model.moco.queue.newest_first()
+    assert newest.shape == (16, model.moco.queue.keys.shape[1])
+    assert int(model.moco.queue.ptr) == 4
     # momentum 0.9: the key encoder moved 10% of the way towards the query encoder
-    for kb, k, q in zip(key_before, model.key_backbone.parameters(), model.backbone.parameters()):
+    key_params = model.moco.key_backbone.parameters()
+    for kb, k, q in zip(key_before, key_params, model.backbone.parameters()):
         torch.testing.assert_close(k, 0.9 * kb + 0.1 * q.detach())
     # a second after_step without a forward changes nothing
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -143,10 +144,10 @@ def test_enqueued_keys_are_this_steps_keys() -> None:
     model.train()
     batch = _batch()
     loss, _ = model(batch)
-    keys = model._pending_keys.clone()
+    keys = model.moco._pending_keys.clone()
     loss.backward()
     model.after_step()
-    torch.testing.assert_close(model.queue.newest_first()[:4], keys.flip(0))
+    torch.testing.assert_close(model.moco.queue.newest_first()[:4], keys.flip(0))
 
 
 @pytest.mark.parametrize("mode", ["eval", "no_grad"])
@@ -163,7 +164,7 @@ def test_evaluation_never_touches_queue_or_key_encoder(mode: str) -> None:
             loss, metrics = model(_batch())
     model.after_step()
     for k, v in model.state_dict().items():
-        if k.startswith(("key_", "queue.")):
+        if k.startswith(("moco.key_", "moco.queue.")):
             assert torch.equal(v, state[k]), k
     assert torch.isfinite(loss) and "loss_contrastive" in metrics
 

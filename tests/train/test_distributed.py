@@ -17,6 +17,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from vidssl.config import load_config
+from vidssl.method.moco import all_gather_cat, bn_splits_for, interleave
 from vidssl.train import distributed as du
 from vidssl.train.checkpoint import load_checkpoint
 from vidssl.train.finetune import finetune
@@ -98,36 +99,37 @@ def _one_step_checks(cfg) -> None:
     synced = [p.grad.clone() for p in model.parameters() if p.grad is not None]
     assert len(local) == len(synced) > 0
     for lo, sy in zip(local, synced):
-        everyone = du.all_gather_cat(lo[None])
+        everyone = all_gather_cat(lo[None])
         torch.testing.assert_close(sy, everyone.mean(0), rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(du.all_gather_cat(sy[None])[0], sy)  # same on all ranks
+        torch.testing.assert_close(all_gather_cat(sy[None])[0], sy)  # same on all ranks
 
-    # shuffle-BN: each key comes from encoding a shard of the globally permuted batch
-    key_enc = torch.nn.Sequential(model.key_backbone, model.key_projection).train()
-    torch.manual_seed(2)
-    keys = model.encode_keys(batch["key"])
-    all_keys = du.all_gather_cat(keys)
-    all_clips = du.all_gather_cat(batch["key"])
-    torch.manual_seed(2)
-    perm = torch.randperm(world * B)  # what rank 0 drew and broadcast
+    # shuffle-BN: the keys of all ranks are dealt out over every rank's BN groups, each rank
+    # encodes its share group by group; no key group holds another sample of its query's group
+    moco = model.moco
+    splits = bn_splits_for(B, world)
+    key_enc = torch.nn.Sequential(moco.key_backbone, moco.key_projection).train()
+    keys = moco.encode_keys(batch["key"], training=True)
+    all_keys = all_gather_cat(keys)
+    all_clips = all_gather_cat(batch["key"])
+    perm = interleave(world * B, world * splits)
+    m = B // splits
     expected = torch.empty_like(all_keys)
     with torch.no_grad():
-        for r in range(world):
-            shard = perm[r * B:(r + 1) * B]
-            expected[shard] = key_enc(all_clips[shard])
+        for g in range(world * splits):
+            group = perm[g * m:(g + 1) * m]
+            assert len({int(i) // m for i in group}) == m  # one sample per query group
+            expected[group] = key_enc(all_clips[group])
     torch.testing.assert_close(all_keys, expected, rtol=1e-4, atol=1e-5)
 
     # queue: after one step every rank's queue is the same and holds every rank's keys
-    seen: list[torch.Tensor] = []
-    gather = model.gather_keys
-    model.gather_keys = lambda k: (seen.append(k.clone()), gather(k))[1]
+    model(batch)  # a training forward holds its keys for after_step
+    mine = moco._pending_keys.clone()
     torch.optim.SGD(model.parameters(), lr=0.1).step()
     model.after_step()
-    (mine,) = seen
-    q = model.queue.newest_first()[: world * B].flip(0)
-    torch.testing.assert_close(q, du.all_gather_cat(mine).to(q.dtype))
-    torch.testing.assert_close(du.all_gather_cat(model.queue.keys[None])[0], model.queue.keys)
-    torch.testing.assert_close(du.all_gather_cat(model.queue.keys[None])[-1], model.queue.keys)
+    q = moco.queue.newest_first()[: world * B].flip(0)
+    torch.testing.assert_close(q, all_gather_cat(mine).to(q.dtype))
+    torch.testing.assert_close(all_gather_cat(moco.queue.keys[None])[0], moco.queue.keys)
+    torch.testing.assert_close(all_gather_cat(moco.queue.keys[None])[-1], moco.queue.keys)
 
 
 def _worker(rank: int, world: int, port: int, out: str, root: str) -> None:
@@ -164,7 +166,7 @@ def test_two_processes_share_queue_average_grads_and_resume_in_one(tmp_path: Pat
                                     "train.epochs=2", "train.steps_per_epoch=0"])
     resumed = load_checkpoint(pretrain(cfg, resume=out / "checkpoint.pt", progress=False))
     assert (resumed["world_size"], resumed["epoch"], resumed["step"]) == (1, 2, 8)
-    assert not torch.equal(resumed["model"]["queue.keys"], ck["model"]["queue.keys"])
+    assert not torch.equal(resumed["model"]["moco.queue.keys"], ck["model"]["moco.queue.keys"])
     assert len((out / "metrics.csv").read_text().strip().splitlines()) == 3
 
     # fine-tuning: 2 ranks wrote one epoch once; one process continues it to epoch 2
@@ -223,8 +225,9 @@ def test_sync_bn_without_gpu_is_a_config_error() -> None:
 
     cfg = load_config(None, TINY + ["contrastive.key_bn=sync"])
     model = build_model(cfg)
-    with pytest.raises(ConfigError, match="key_bn"):
-        du.prepare_for_ddp(model, du.DistContext(0, 2, 0), cfg)
+    for ctx in (du.DistContext(0, 2, 0), du.DistContext()):  # CPU; one process
+        with pytest.raises(ConfigError, match="key_bn"):
+            du.prepare_model(model, ctx, cfg)
 
 
 def test_fp16_scaler_state_is_checkpointed_and_resumed(tmp_path: Path) -> None:

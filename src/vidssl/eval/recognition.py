@@ -25,6 +25,8 @@ class VideoClassifier(nn.Module):
     fine-tuning checkpoints, so ``load_backbone`` reads them too).
     """
 
+    uses_all_parameters = True  # for DDP: no search for unused weights (a frozen backbone has none)
+
     def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.5) -> None:
         super().__init__()
         if num_classes < 1:

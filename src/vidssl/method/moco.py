@@ -1,8 +1,21 @@
-"""MoCo pieces (DESIGN section 3): momentum update, the FIFO key queue and InfoNCE.
+"""MoCo, whole (DESIGN section 3): momentum key encoder, FIFO key queue, InfoNCE, shuffle-BN and
+the all-gather of keys, in one component that a model holds.
 
 The key encoder trails the query encoder, ``theta_k <- m theta_k + (1 - m) theta_q``, so the
 keys in the queue were all made by nearly the same network and stay comparable across many
 steps; the queue supplies thousands of negatives without a large batch.
+
+Batch-norm must not leak the positive (MoCo section 3.3). A query and its key come from the same
+video; if both are normalised with statistics of the same samples, the network can find its
+positive through the batch statistics alone (the "signature" of the sub-batch) instead of through
+the video's content, and instance discrimination becomes a shortcut. :class:`MoCo` closes this in
+one code path for one process and for ``torchrun``: the queries of a process are encoded in
+``bn_splits`` sub-batches (each with its own BN statistics), the key clips of all processes are
+interleaved across the sub-batches of all processes before the key encoder and put back after, so
+no key is normalised with the statistics of its own query's sub-batch (``key_bn: shuffle``, the
+default; :func:`bn_splits_for` says how many sub-batches that takes). ``sync`` (SyncBatchNorm over
+all GPUs, as MoCo v3) and ``none`` (one BN batch, the leak kept on purpose for the ablation) are
+the alternatives.
 """
 
 from __future__ import annotations
@@ -11,11 +24,20 @@ import contextlib
 import copy
 import itertools
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from vidssl.method.similarity import positive_logits, similarity_logits
+from vidssl.models.heads import ProjectionHead
+
+if TYPE_CHECKING:
+    from vidssl.config import Config
+
+KEY_BN_MODES = ("shuffle", "sync", "none")
 
 
 @torch.no_grad()
@@ -110,97 +132,217 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
         module.train(was)
 
 
-class MomentumContrast:
-    """The MoCo key path, mixed into every model that has a contrastive term.
+# --------------------------------------------------------------------------------------------
+# Collectives (the key path runs without gradient, so none flows through them)
+# --------------------------------------------------------------------------------------------
 
-    Expects ``self.backbone`` (the query backbone) and keeps, as attributes of the model itself
-    (so they appear in its ``state_dict``): ``projection`` (query projection head),
-    ``key_backbone`` / ``key_projection`` (the momentum copies) and ``queue``. The step protocol
-    is the one documented in ``vidssl.method.multitask``: ``contrastive_loss`` stashes the keys
-    of a training forward, ``after_step`` momentum-updates the key encoder and enqueues them.
-    ``encode_keys`` and ``gather_keys`` are the hooks a distributed trainer replaces
-    (shuffle-BN, all-gather) on the instance.
+
+def world_size() -> int:
+    """Processes in the job: 1 unless a ``torch.distributed`` process group is running."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def all_gather_cat(t: Tensor) -> Tensor:
+    """Concatenate ``t`` (same shape on every rank) from all ranks along dim 0, in rank order."""
+    if world_size() == 1:
+        return t
+    world = dist.get_world_size()
+    t = t.contiguous()
+    if dist.get_backend() == "nccl":
+        out = torch.empty((world * t.shape[0], *t.shape[1:]), dtype=t.dtype, device=t.device)
+        dist.all_gather_into_tensor(out, t)
+        return out
+    parts = [torch.empty_like(t) for _ in range(world)]
+    dist.all_gather(parts, t)
+    return torch.cat(parts)
+
+
+def split_forward(module: nn.Module, x: Tensor, splits: int) -> Tensor:
+    """``module`` applied to ``splits`` consecutive equal sub-batches of ``x``, concatenated.
+
+    In train mode each sub-batch is normalised by BatchNorm with its own statistics, which is
+    what MoCo's split-BN does (running statistics are updated once per sub-batch).
+    """
+    if splits <= 1:
+        return module(x)
+    return torch.cat([module(part) for part in x.chunk(splits)])
+
+
+def bn_splits_for(batch: int, world: int = 1) -> int:
+    """The fewest BN sub-batches per process that keep every query's BN group and its key's BN
+    group from sharing any sample but the query's own video.
+
+    Queries are encoded in consecutive groups of ``m = batch / s`` samples; keys are dealt out
+    over all ``world * s`` groups (:func:`interleave`), so a key group holds at most one sample
+    of any query group exactly when ``m <= world * s``. The smallest divisor ``s`` of ``batch``
+    meeting that: 4 for a batch of 16 in one process (groups of 4), 2 for 16 per process on
+    four processes. A prime batch size falls back to groups of one sample.
+    """
+    if batch < 1 or world < 1:
+        raise ValueError(f"batch and world must be >= 1; got {batch}, {world}")
+    return next(s for s in range(1, batch + 1) if batch % s == 0 and batch // s <= world * s)
+
+
+def interleave(n: int, groups: int, device: torch.device | None = None) -> Tensor:
+    """The permutation that deals ``n`` samples out to ``groups`` BN groups like cards.
+
+    Position ``j`` of the result holds sample ``perm[j]``; cut into ``groups`` consecutive equal
+    groups, group ``g`` holds the samples ``i`` with ``i % groups == g``. Consecutive samples
+    land in different groups, so a block of at most ``groups`` consecutive samples (a query
+    group, see :func:`bn_splits_for`) is spread one per key group. A fixed deal guarantees this
+    even for tiny batches (a random shuffle only makes it likely) and needs no random state, so
+    resuming stays exact; the loader already changes which videos share a batch every step.
+    """
+    i = torch.arange(n, device=device)
+    return torch.argsort((i % groups) * n + i)
+
+
+# --------------------------------------------------------------------------------------------
+# The component
+# --------------------------------------------------------------------------------------------
+
+
+class MoCo(nn.Module):
+    """The contrastive term of a model: projection head, momentum key encoder, queue, InfoNCE.
+
+    Built from plain numbers; the model that holds it keeps the query encoder (shared with its
+    other heads) and passes it in. The step protocol (``vidssl.method.multitask``)::
+
+        feats = moco.encode_queries(encoder, clip)       # split-BN sub-batches when training
+        loss, acc = moco.loss(feats, key_clip, training) # keys computed, held for after_step
+        loss.backward(); optimizer.step()
+        moco.after_step(encoder)                         # momentum update, enqueue all ranks' keys
+
+    Args:
+        encoder: the query encoder (backbone); the key encoder starts as an exact copy of it.
+        feature_dim: its output size.
+        dim: the projection size ``d`` (a multiple of ``chunks`` for shuffle similarity).
+        queue_size: negatives kept ``K``.
+        momentum: ``m`` of the key encoder's update.
+        temperature: ``tau`` of the InfoNCE logits.
+        hidden: the projection head's hidden size (0 = ``feature_dim``).
+        similarity / chunks / matching: the logit (DESIGN section 4): ``cosine`` or ``shuffle``.
+        key_bn: ``shuffle`` | ``sync`` | ``none`` (module docstring).
+        bn_splits: BN sub-batches per process for ``shuffle`` (must divide the batch); 0 = the
+            fewest that give the guarantee of :func:`bn_splits_for`.
+        seed: the queue's initial random keys.
     """
 
-    backbone: nn.Module
-    projection: nn.Module | None
-    key_backbone: nn.Module | None
-    key_projection: nn.Module | None
-    queue: KeyQueue | None
-    _pending_keys: Tensor | None
-
-    def _init_contrast(self, cfg: Any, enabled: bool) -> None:
-        """Build the projection head, the key encoder (an exact copy) and the queue."""
-        from vidssl.models.heads import ProjectionHead
-
-        c = cfg.contrastive
-        self.tau, self.momentum = c.temperature, c.momentum
-        self.proj_dim = cfg.projection_dim()
-        self.projection = self.key_backbone = self.key_projection = None
-        self.queue = None
-        self._pending_keys = None
-        if not enabled:
-            return
-        feat = int(self.backbone.feature_dim)  # type: ignore[attr-defined]
-        self.projection = ProjectionHead(feat, cfg.model.proj_hidden or feat, self.proj_dim)
+    def __init__(self, encoder: nn.Module, feature_dim: int, dim: int, queue_size: int,
+                 momentum: float, temperature: float, *, hidden: int = 0,
+                 similarity: str = "shuffle", chunks: int = 1, matching: str = "greedy",
+                 key_bn: str = "shuffle", bn_splits: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        if key_bn not in KEY_BN_MODES:
+            raise ValueError(f"key_bn must be one of {KEY_BN_MODES}; got {key_bn!r}")
+        if bn_splits < 0:
+            raise ValueError(f"bn_splits must be >= 0; got {bn_splits}")
+        self.tau, self.momentum = float(temperature), float(momentum)
+        self.similarity = {"kind": similarity, "chunks": chunks, "matching": matching}
+        self.key_bn, self.bn_splits = key_bn, int(bn_splits)
+        self.projection = ProjectionHead(feature_dim, hidden or feature_dim, dim)
         # the key encoder starts as an exact copy and only ever moves by momentum
-        self.key_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
+        self.key_backbone = copy.deepcopy(encoder).requires_grad_(False)
         self.key_projection = copy.deepcopy(self.projection).requires_grad_(False)
-        self.queue = KeyQueue(c.queue_size, self.proj_dim, seed=cfg.train.seed)
+        self.queue = KeyQueue(queue_size, dim, seed=seed)
+        self._pending_keys: Tensor | None = None
 
-    def encode_keys(self, x: Tensor) -> Tensor:
-        """Key encoder (backbone + projection) on ``x``; called without gradient.
+    def splits(self, batch: int) -> int:
+        """BN sub-batches per process for a batch of ``batch`` (1 unless ``key_bn`` is shuffle)."""
+        if self.key_bn != "shuffle":
+            return 1
+        if self.bn_splits:
+            if batch % self.bn_splits:
+                raise ValueError(f"a batch of {batch} does not split into bn_splits="
+                                 f"{self.bn_splits} equal BN sub-batches")
+            return self.bn_splits
+        return bn_splits_for(batch, world_size())
 
-        Kept as one method so a distributed trainer can wrap it with shuffle-BN (permute the
-        batch across ranks, encode, un-permute), as MoCo does.
-        """
-        assert self.key_backbone is not None and self.key_projection is not None
+    # ---------------------------------------------------------------- queries and keys
+
+    def encode_queries(self, encoder: nn.Module, x: Tensor) -> Tensor:
+        """The query features ``encoder(x)``; in a training forward, in BN sub-batches."""
+        if self.training and torch.is_grad_enabled():
+            return split_forward(encoder, x, self.splits(x.shape[0]))
+        return encoder(x)
+
+    def _key_encoder(self, x: Tensor) -> Tensor:
         return self.key_projection(self.key_backbone(x))
 
-    def gather_keys(self, keys: Tensor) -> Tensor:
-        """Keys entering the queue. Single process: this step's keys; a distributed trainer
-        replaces it with an all-gather so every rank's queue holds every rank's keys."""
-        return keys
+    @torch.no_grad()
+    def encode_keys(self, x: Tensor, training: bool) -> Tensor:
+        """Keys of the clips ``x`` (this process's batch), in float32.
 
-    def contrastive_loss(self, feats: Tensor, key_clip: Tensor, training: bool,
-                         **similarity: Any) -> tuple[Tensor, Tensor]:
+        Training with ``key_bn: shuffle``: the key clips of all processes are dealt out
+        (:func:`interleave`) over every process's BN groups, each process encodes its share
+        group by group, and the keys are gathered and put back in place. Evaluation reads BN
+        running statistics, changes nothing, and runs on one rank alone (no collective).
+        """
+        if not training:
+            with eval_mode(self.key_backbone), eval_mode(self.key_projection):
+                return self._key_encoder(x).float()
+        b, world = x.shape[0], world_size()
+        splits = self.splits(b)
+        if self.key_bn != "shuffle" or world * splits <= 1:
+            return self._key_encoder(x).float()
+        everyone = all_gather_cat(x)
+        perm = interleave(everyone.shape[0], world * splits, x.device)
+        rank = dist.get_rank() if world > 1 else 0
+        mine = perm[rank * b:(rank + 1) * b]
+        keys = all_gather_cat(split_forward(self._key_encoder, everyone.index_select(0, mine),
+                                            splits))
+        # keys[j] belongs to everyone[perm[j]]: sample i sits at j = argsort(perm)[i]
+        back = torch.argsort(perm)[rank * b:(rank + 1) * b]
+        return keys.index_select(0, back).float()
+
+    # ---------------------------------------------------------------- the loss and the step
+
+    def loss(self, feats: Tensor, key_clip: Tensor, training: bool) -> tuple[Tensor, Tensor]:
         """InfoNCE of the queries ``projection(feats)`` against the keys of ``key_clip`` (the
-        positives) and the queue (the negatives); ``similarity`` goes to the logit functions
-        (``kind``, ``chunks``, ``matching``). Returns (loss, accuracy)."""
-        from vidssl.method.similarity import positive_logits, similarity_logits
-
-        assert self.projection is not None and self.queue is not None
-        assert self.key_backbone is not None and self.key_projection is not None
+        positives) and the queue (the negatives). Returns ``(loss, accuracy)``; a training
+        forward holds its keys until :meth:`after_step`."""
         q = self.projection(feats)
-        with torch.no_grad():
-            if training:
-                keys = self.encode_keys(key_clip)
-            else:  # evaluation reads BN running statistics and changes nothing
-                with eval_mode(self.key_backbone), eval_mode(self.key_projection):
-                    keys = self.encode_keys(key_clip)
-            keys = keys.float()
-        pos = positive_logits(q, keys, tau=self.tau, **similarity)
-        neg = similarity_logits(q, self.queue.keys, tau=self.tau, **similarity)
+        keys = self.encode_keys(key_clip, training)
+        pos = positive_logits(q, keys, tau=self.tau, **self.similarity)
+        neg = similarity_logits(q, self.queue.keys, tau=self.tau, **self.similarity)
         loss, acc = info_nce(pos, neg)
         if training:
             self._pending_keys = keys
         return loss, acc
 
     @torch.no_grad()
-    def after_step(self) -> None:
-        """Momentum-update the key encoder and enqueue the keys of the last training forward.
-
-        Call once after each ``optimizer.step()``. A no-op when the contrastive term is off or
-        the last forward was not a training step.
-        """
+    def after_step(self, encoder: nn.Module) -> None:
+        """Momentum-update the key encoder from ``encoder`` (the query encoder) and this head,
+        then enqueue the keys of the last training forward, gathered from every process (so all
+        queues stay identical). Call once after each ``optimizer.step()``; a no-op when the last
+        forward was not a training step."""
         keys, self._pending_keys = self._pending_keys, None
         if keys is None:
             return
-        assert self.key_backbone is not None and self.key_projection is not None
-        assert self.projection is not None and self.queue is not None
         momentum_update(
             itertools.chain(self.key_backbone.parameters(), self.key_projection.parameters()),
-            itertools.chain(self.backbone.parameters(), self.projection.parameters()),
+            itertools.chain(encoder.parameters(), self.projection.parameters()),
             self.momentum,
         )
-        self.queue.enqueue(self.gather_keys(keys))
+        self.queue.enqueue(all_gather_cat(keys))
+
+
+def from_config(cfg: Config, encoder: nn.Module, similarity: str | None = None) -> MoCo:
+    """The MoCo of a config: ``contrastive.*``, ``model.proj_dim`` / ``proj_hidden``, the
+    segment count as the shuffle-similarity chunk count, and the seed. ``similarity`` overrides
+    ``contrastive.similarity`` (the Pace-style baseline always uses cosine)."""
+    c = cfg.contrastive
+    return MoCo(encoder, int(encoder.feature_dim), cfg.projection_dim(), c.queue_size,  # type: ignore[arg-type]
+                c.momentum, c.temperature, hidden=cfg.model.proj_hidden,
+                similarity=similarity or c.similarity, chunks=cfg.sampler.n_segments,
+                matching=c.matching, key_bn=c.key_bn, bn_splits=c.bn_splits,
+                seed=cfg.train.seed)
+
+
+def rename_legacy_keys(state_dict: dict[str, Any], prefix: str = "") -> None:
+    """Checkpoints written before MoCo became a component kept its parts at the model's top
+    level (``projection.``, ``key_backbone.``, ``key_projection.``, ``queue.``); move them under
+    ``moco.`` in place, so such runs still resume."""
+    for old in ("projection.", "key_backbone.", "key_projection.", "queue."):
+        for key in [k for k in state_dict if k.startswith(prefix + old)]:
+            state_dict[prefix + "moco." + key[len(prefix):]] = state_dict.pop(key)

@@ -35,22 +35,25 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidssl.config import Config, ConfigError
-from vidssl.method.moco import MomentumContrast
+from vidssl.method import moco
 from vidssl.models.backbones import build_backbone
 from vidssl.models.heads import OrderHead, RateHead
 
 KeyGenerator = Callable[[Tensor], Tensor]
 
 
-class PretextModel(MomentumContrast, nn.Module):
+class PretextModel(nn.Module):
     """Query backbone + order/rate/projection heads, momentum key encoder and key queue.
 
     Attributes other modules rely on: ``backbone`` (the query backbone: what evaluation
-    extracts), ``forward(batch) -> (loss, metrics)``, ``after_step()``, ``encode_keys(x)`` (the
-    key path, to wrap with shuffle-BN under DDP), ``gather_keys(keys)`` (identity here; under
-    DDP, gather keys from all ranks before they enter the queue) and
+    extracts), ``forward(batch) -> (loss, metrics)``, ``after_step()``, ``moco`` (the whole
+    contrastive term, :class:`vidssl.method.moco.MoCo`, or None when its weight is 0) and
     ``set_key_generator(fn, p)`` (view-synthesis keys).
     """
+
+    # every trainable weight gets a gradient each step (heads are built only for terms in use),
+    # so DDP need not search the autograd graph for unused parameters
+    uses_all_parameters = True
 
     def __init__(self, cfg: Config) -> None:
         super().__init__()
@@ -77,9 +80,9 @@ class PretextModel(MomentumContrast, nn.Module):
         if self.w_rate > 0:
             self.rate_head = RateHead(feat, self.n, m.rate_mode, self.num_rates)
 
-        c = cfg.contrastive
-        self.similarity, self.matching = c.similarity, c.matching
-        self._init_contrast(cfg, enabled=self.w_contrastive > 0)
+        self.moco = moco.from_config(cfg, self.backbone) if self.w_contrastive > 0 else None
+        self._register_load_state_dict_pre_hook(
+            lambda state, prefix, *_: moco.rename_legacy_keys(state, prefix))
 
         self._key_generator: KeyGenerator | None = None
         self._key_p = 0.0
@@ -125,7 +128,10 @@ class PretextModel(MomentumContrast, nn.Module):
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """``batch``: ``clip`` (B,3,T,H,W), ``order`` (B,), ``rates`` (B,n) raw, ``key``."""
         training = self.training and torch.is_grad_enabled()
-        feats = self.backbone(batch["clip"])
+        if self.moco is not None:  # in BN sub-batches, so no query shares BN with its key
+            feats = self.moco.encode_queries(self.backbone, batch["clip"])
+        else:
+            feats = self.backbone(batch["clip"])
         metrics: dict[str, Tensor] = {}
         terms: list[Tensor] = []
 
@@ -152,10 +158,8 @@ class PretextModel(MomentumContrast, nn.Module):
             metrics["loss_rate"] = loss_rate.detach()
             metrics["rate_mse"] = F.mse_loss(pred, rates)
 
-        if self.projection is not None:
-            loss_con, acc = self.contrastive_loss(
-                feats, self._key_clips(batch, training), training,
-                kind=self.similarity, chunks=self.n, matching=self.matching)
+        if self.moco is not None:
+            loss_con, acc = self.moco.loss(feats, self._key_clips(batch, training), training)
             terms.append(self.w_contrastive * loss_con)
             metrics["loss_contrastive"] = loss_con.detach()
             metrics["contrastive_acc"] = acc
@@ -163,3 +167,8 @@ class PretextModel(MomentumContrast, nn.Module):
         loss = torch.stack(terms).sum() if len(terms) > 1 else terms[0]
         metrics["loss"] = loss.detach()
         return loss, metrics
+
+    def after_step(self) -> None:
+        """After ``optimizer.step()``: the key encoder's momentum update and the enqueue."""
+        if self.moco is not None:
+            self.moco.after_step(self.backbone)

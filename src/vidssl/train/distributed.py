@@ -5,20 +5,11 @@ A single process is the degenerate case of the same code path: ``context()`` rea
 is more than one process, so ``vidssl pretrain`` and ``torchrun -m vidssl pretrain`` share every
 line of the training loop.
 
-What changes under several processes (DESIGN 3), installed by :func:`prepare_model`:
-
-- *Keys enter every queue.* ``gather_keys`` becomes an all-gather in rank order, so after each
-  step every rank enqueues the same ``world_size x batch`` keys and all queues stay identical
-  (the negatives do not depend on which rank a query lands on).
-- *BN must not leak the positive.* A key encoded in the same BN batch as its own query's
-  sub-batch lets the network "cheat" through batch statistics. ``contrastive.key_bn`` chooses:
-  ``shuffle`` (default, MoCo's shuffle-BN; works on CPU/gloo and GPU/NCCL): the key clips of all
-  ranks are gathered, shuffled with a permutation drawn on rank 0 and broadcast, each rank
-  encodes one shard, and the keys are gathered back and un-shuffled, so the key encoder's BN
-  statistics on a rank come from other samples than that rank's queries. ``sync``: every
-  BatchNorm of the query and key encoders becomes SyncBatchNorm (statistics over the global
-  batch, as SimCLR / MoCo v3); PyTorch implements SyncBN on GPUs only.
-- Gradients are averaged by DDP; only rank 0 logs and writes checkpoints (the trainer's job).
+What changes under several processes is the trainer's part only: DDP averages gradients, only
+rank 0 logs and writes checkpoints, every rank stops at the same step. What MoCo does under several
+processes (keys gathered into every queue, shuffle-BN across ranks) is in the model's own MoCo
+component (``vidssl.method.moco``), which reads the process group itself; the one exception is
+``contrastive.key_bn: sync``, which swaps BatchNorm modules (:func:`convert_sync_bn`).
 
 Data: :class:`EpochIndexed` lets the loader's *sampler* carry the epoch to the dataset as
 ``(epoch, index)`` pairs, because persistent DataLoader workers keep their own copy of the
@@ -29,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,24 +74,8 @@ def device_for(ctx: DistContext, name: str) -> torch.device:
 
 
 # --------------------------------------------------------------------------------------------
-# Collectives
+# Collectives (the key path's all-gather lives with MoCo: ``vidssl.method.moco``)
 # --------------------------------------------------------------------------------------------
-
-
-def all_gather_cat(t: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``t`` (same shape on every rank) from all ranks along dim 0, in rank order.
-
-    No gradient flows through it: it serves the key path, which runs without gradient.
-    """
-    world = dist.get_world_size()
-    t = t.contiguous()
-    if dist.get_backend() == "nccl":
-        out = torch.empty((world * t.shape[0], *t.shape[1:]), dtype=t.dtype, device=t.device)
-        dist.all_gather_into_tensor(out, t)
-        return out
-    parts = [torch.empty_like(t) for _ in range(world)]
-    dist.all_gather(parts, t)
-    return torch.cat(parts)
 
 
 def _flag_device() -> torch.device:
@@ -141,68 +115,19 @@ def gather_objects(ctx: DistContext, obj: Any) -> list[Any]:
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# The key path under DDP (shuffle-BN / SyncBN) and the shared queue
-# --------------------------------------------------------------------------------------------
+def convert_sync_bn(model: torch.nn.Module, ctx: DistContext) -> torch.nn.Module:
+    """Every BatchNorm of ``model`` as SyncBatchNorm, for ``contrastive.key_bn: sync``.
 
-
-def shuffle_bn_encoder(encode: Callable[[torch.Tensor], torch.Tensor],
-                       is_training: Callable[[], bool]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Wrap ``encode(x) -> keys`` with MoCo's shuffle-BN across all ranks.
-
-    Every rank calls it with a batch of the same size ``b`` (the loader drops the last partial
-    batch). While ``is_training()`` is False (evaluation: BN reads running statistics, and only
-    rank 0 may be running) it is ``encode`` itself, with no collective.
+    Statistics over the global batch are the only BN choice that lives outside the model's MoCo
+    component, because the conversion swaps modules. PyTorch implements SyncBN on GPUs only, and
+    in one process it would be plain BN over the whole batch: the very leak it is meant to stop.
     """
-
-    def encode_shuffled(x: torch.Tensor) -> torch.Tensor:
-        if not is_training():
-            return encode(x)
-        rank, world = dist.get_rank(), dist.get_world_size()
-        b = x.shape[0]
-        everyone = all_gather_cat(x)
-        # rank 0 draws from its own torch RNG (checkpointed), everyone follows
-        perm = torch.randperm(world * b) if rank == 0 else torch.empty(world * b,
-                                                                      dtype=torch.long)
-        perm = perm.to(x.device)
-        dist.broadcast(perm, src=0)
-        mine = perm[rank * b:(rank + 1) * b]
-        keys = all_gather_cat(encode(everyone.index_select(0, mine)))
-        # keys[j] belongs to everyone[perm[j]]: sample i sits at j = argsort(perm)[i]
-        back = torch.argsort(perm)[rank * b:(rank + 1) * b]
-        return keys.index_select(0, back)
-
-    return encode_shuffled
-
-
-def prepare_for_ddp(model: torch.nn.Module, ctx: DistContext, cfg: Any) -> torch.nn.Module:
-    """Install the multi-process key path on a pretext model (before DDP wraps it).
-
-    Replaces, on the instance, ``gather_keys`` by an all-gather and (``key_bn: shuffle``)
-    ``encode_keys`` by its shuffle-BN version, or converts BatchNorm to SyncBatchNorm
-    (``key_bn: sync``). Models without a key path (baselines, contrastive weight 0) and single
-    processes are returned unchanged. Returns the model (the same object).
-    """
-    if not ctx.distributed or getattr(model, "key_backbone", None) is None:
-        return model
-    mode = getattr(cfg.contrastive, "key_bn", "shuffle")
-    if mode == "sync":
-        if next(model.parameters()).device.type != "cuda":
-            raise ConfigError(
-                "contrastive.key_bn: 'sync' (SyncBatchNorm) needs GPUs in PyTorch; use "
-                "contrastive.key_bn=shuffle on CPU"
-            )
-        convert = torch.nn.SyncBatchNorm.convert_sync_batchnorm
-        model.backbone = convert(model.backbone)
-        model.key_backbone = convert(model.key_backbone)
-    elif mode == "shuffle":
-        key_backbone = model.key_backbone
-        model.encode_keys = shuffle_bn_encoder(model.encode_keys,
-                                               lambda: bool(key_backbone.training))
-    else:
-        raise ConfigError(f"contrastive.key_bn must be shuffle or sync; got '{mode}'")
-    model.gather_keys = all_gather_cat
-    return model
+    if not ctx.distributed or next(model.parameters()).device.type != "cuda":
+        raise ConfigError(
+            "contrastive.key_bn: 'sync' (SyncBatchNorm) needs several GPU processes; use "
+            "contrastive.key_bn=shuffle (the default) on CPU or on one device"
+        )
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,16 +141,20 @@ def prepare_model(model: torch.nn.Module, ctx: DistContext, cfg: Any) -> torch.n
     ``train.channels_last``: weights in ``channels_last_3d`` (cuDNN's fast layout for 3D
     convolutions with tensor cores; pair it with :func:`batch_to_device`). ``train.compile``:
     each backbone is compiled *in place* (``Module.compile``), so state_dict keys, checkpoints
-    and the optimizer's parameters are unchanged. Then :func:`prepare_for_ddp`.
+    and the optimizer's parameters are unchanged. ``contrastive.key_bn: sync`` converts BN to
+    SyncBatchNorm (:func:`convert_sync_bn`); everything else about MoCo under several processes
+    (shuffle-BN, gathering keys) is the model's own ``moco`` component's business.
     """
     if cfg.train.channels_last:
         model.to(memory_format=torch.channels_last_3d)
+    moco = getattr(model, "moco", None)
     if cfg.train.compile:
-        for name in ("backbone", "key_backbone"):
-            sub = getattr(model, name, None)
+        for sub in (getattr(model, "backbone", None), getattr(moco, "key_backbone", None)):
             if isinstance(sub, torch.nn.Module):
                 sub.compile()
-    return prepare_for_ddp(model, ctx, cfg)
+    if moco is not None and cfg.contrastive.key_bn == "sync":
+        model = convert_sync_bn(model, ctx)
+    return model
 
 
 def wrap_model(model: torch.nn.Module, ctx: DistContext, cfg: Any) -> torch.nn.Module:
@@ -236,21 +165,11 @@ def wrap_model(model: torch.nn.Module, ctx: DistContext, cfg: Any) -> torch.nn.M
 
     dev = next(model.parameters()).device
     ids = [dev.index] if dev.type == "cuda" else None
-    return DDP(model, device_ids=ids, find_unused_parameters=_may_skip_parameters(model))
-
-
-def _may_skip_parameters(model: torch.nn.Module) -> bool:
-    """Whether a training forward may leave trainable parameters without a gradient.
-
-    Our pretext model builds only the heads its loss uses, and the fine-tuning classifier uses
-    all of its trainable weights, so DDP need not search the graph for unused ones each step
-    (an extra pass over the autograd graph). Other models (baselines) may switch parts off:
-    DDP is told to look, rather than hang waiting for gradients that never come.
-    """
-    from vidssl.eval.recognition import VideoClassifier
-    from vidssl.method.multitask import PretextModel
-
-    return not isinstance(model, (PretextModel, VideoClassifier))
+    # a model that says every trainable weight gets a gradient each step spares DDP the search
+    # for unused ones (an extra pass over the autograd graph); any other model may leave parts
+    # unused, and DDP is told to look rather than hang waiting for gradients that never come
+    unused = not getattr(model, "uses_all_parameters", False)
+    return DDP(model, device_ids=ids, find_unused_parameters=unused)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

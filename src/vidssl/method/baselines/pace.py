@@ -22,8 +22,8 @@ import torch
 from torch import Tensor
 
 from vidssl.config import Config, ConfigError
+from vidssl.method import moco
 from vidssl.method.baselines.prp import RateClassifier
-from vidssl.method.moco import MomentumContrast
 
 
 def pace_rates(cfg: Config) -> list[int]:
@@ -38,7 +38,7 @@ def pace_rates(cfg: Config) -> list[int]:
     return rates
 
 
-class PaceModel(MomentumContrast, RateClassifier):
+class PaceModel(RateClassifier):
     """Pace classifier + MoCo; the same training-step protocol as ``PretextModel``
     (``forward`` stashes the keys, ``after_step`` momentum-updates and enqueues them)."""
 
@@ -47,11 +47,17 @@ class PaceModel(MomentumContrast, RateClassifier):
         self.w_rate, self.w_contrastive = cfg.loss.rate, cfg.loss.contrastive
         if self.w_rate == 0 and self.w_contrastive == 0:
             raise ConfigError("loss.rate and loss.contrastive are both 0: nothing to learn")
-        self._init_contrast(cfg, enabled=self.w_contrastive > 0)
+        self.moco = (moco.from_config(cfg, self.backbone, similarity="cosine")
+                     if self.w_contrastive > 0 else None)
+        self._register_load_state_dict_pre_hook(
+            lambda state, prefix, *_: moco.rename_legacy_keys(state, prefix))
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         training = self.training and torch.is_grad_enabled()
-        feats = self.backbone(batch["clip"])
+        if self.moco is not None:  # in BN sub-batches, so no query shares BN with its key
+            feats = self.moco.encode_queries(self.backbone, batch["clip"])
+        else:
+            feats = self.backbone(batch["clip"])
         metrics: dict[str, Tensor] = {}
         terms: list[Tensor] = []
         if self.w_rate > 0:
@@ -59,11 +65,16 @@ class PaceModel(MomentumContrast, RateClassifier):
             terms.append(self.w_rate * loss_rate)
             metrics["loss_rate"] = loss_rate.detach()
             metrics["rate_acc"] = acc
-        if self.projection is not None:
-            loss_con, acc = self.contrastive_loss(feats, batch["key"], training, kind="cosine")
+        if self.moco is not None:
+            loss_con, acc = self.moco.loss(feats, batch["key"], training)
             terms.append(self.w_contrastive * loss_con)
             metrics["loss_contrastive"] = loss_con.detach()
             metrics["contrastive_acc"] = acc
         loss = torch.stack(terms).sum() if len(terms) > 1 else terms[0]
         metrics["loss"] = loss.detach()
         return loss, metrics
+
+    def after_step(self) -> None:
+        """After ``optimizer.step()``: the key encoder's momentum update and the enqueue."""
+        if self.moco is not None:
+            self.moco.after_step(self.backbone)
