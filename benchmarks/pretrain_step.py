@@ -45,6 +45,8 @@ def main() -> None:
                     help="contrastive similarity (default shuffle)")
     ap.add_argument("--matching", default="greedy", choices=("greedy", "optimal"),
                     help="shuffle-similarity matching (default greedy)")
+    ap.add_argument("--key-bn", default="shuffle", choices=("shuffle", "none"),
+                    help="contrastive.key_bn: shuffle = BN sub-batches (default), none = one batch")
     ap.add_argument("--reps", type=int, default=15, help="timed repetitions of each (default 15)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed repetitions first (default 3)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = default")
@@ -59,7 +61,7 @@ def main() -> None:
         f"model.backbone={args.backbone}", f"model.width={args.width}",
         f"train.batch_size={args.batch}", f"contrastive.queue_size={args.queue}",
         f"contrastive.similarity={args.similarity}", f"contrastive.matching={args.matching}",
-        f"sampler.clip_len={args.frames}",
+        f"sampler.clip_len={args.frames}", f"contrastive.key_bn={args.key_bn}",
     ])
     model = PretextModel(cfg).to(device).train()
     # the trainer's own optimizer (SGD, momentum 0.9, weight decay 5e-4 by default)
@@ -105,7 +107,7 @@ def main() -> None:
         t_floor.append(timed(floor))
         t_step.append(timed(step))
     print(f"{args.backbone} x{args.width} {args.frames}x{args.size}x{args.size} batch {args.batch} "
-          f"queue {args.queue} {args.similarity}/{args.matching} on {device} "
+          f"queue {args.queue} {args.similarity}/{args.matching} key_bn {args.key_bn} on {device} "
           f"({torch.get_num_threads()} threads, {args.reps} reps)")
     # Wall time is what a user waits for; on a shared CPU it also counts time spent waiting
     # for a core, so the process CPU time is printed too (the steadier of the two there).
