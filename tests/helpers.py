@@ -93,3 +93,33 @@ def write_frame_folder(
     for i, arr in enumerate(np.asarray(frames, np.uint8)):
         Image.fromarray(arr).save(folder / pattern.format(i + start), quality=95)
     return folder
+
+
+def write_tiny_checkpoint(
+    path: str | os.PathLike[str], kind: str = "pretrain", backbone: str = "r3d", seed: int = 0
+) -> Path:
+    """A real vidssl checkpoint of a tiny network (width 1/8, 8-frame 32x32 clips, 2 clips per
+    video), laid out as ``vidssl pretrain`` writes it (``kind="pretrain"``: the whole pretext
+    model, projection head included) or ``vidssl finetune`` (``"finetune"``: a 3-class
+    classifier)."""
+    import torch
+
+    from vidssl.config import load_config
+    from vidssl.eval.recognition import VideoClassifier
+    from vidssl.method.multitask import PretextModel
+    from vidssl.models.backbones import build_backbone
+    from vidssl.train.checkpoint import FORMAT, save_checkpoint
+
+    cfg = load_config(None, [
+        f"model.backbone={backbone}", "model.width=0.125", "data.resize=[32,32]", "data.crop=32",
+        "data.num_workers=0", "eval.clips=2", "eval.clip_len=8", "eval.batch_size=16",
+        "train.device=cpu", "contrastive.queue_size=64", "train.batch_size=4",
+    ])
+    torch.manual_seed(seed)
+    if kind == "pretrain":
+        model: torch.nn.Module = PretextModel(cfg)
+    else:
+        model = VideoClassifier(build_backbone(backbone, width=0.125), 3)
+    state = {"format": FORMAT, "kind": kind, "config": cfg.to_dict(), "epoch": 1,
+             "model": model.state_dict(), "backbone": model.backbone.state_dict()}
+    return save_checkpoint(state, path)

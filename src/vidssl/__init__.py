@@ -1,4 +1,56 @@
 """vidssl: self-supervised video representation learning (segment order, sampling rate,
-shuffle-similarity MoCo, view-synthesis keys)."""
+shuffle-similarity MoCo, view-synthesis keys).
+
+The Python API (see README "Use from Python")::
+
+    import vidssl
+    enc = vidssl.load_encoder("runs/r3d/checkpoint.pt")
+    features = enc.embed(["a.mp4", "b.mp4"])          # (2, D), as `vidssl extract` computes them
+
+The names below are imported on first use, so ``import vidssl`` and ``vidssl --help`` stay fast
+(torch is not imported until an API name is touched).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from vidssl.api import Encoder, load_encoder
+    from vidssl.data.video import VideoError
+    from vidssl.eval.features import FeatureSet
+    from vidssl.train.checkpoint import CheckpointError
+
+# public name -> the module that defines it
+_LAZY = {
+    "Encoder": "vidssl.api",
+    "load_encoder": "vidssl.api",
+    "FeatureSet": "vidssl.eval.features",
+    "CheckpointError": "vidssl.train.checkpoint",
+    "VideoError": "vidssl.data.video",
+}
+
+__all__ = [
+    "CheckpointError",
+    "Encoder",
+    "FeatureSet",
+    "VideoError",
+    "__version__",
+    "load_encoder",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vidssl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -306,15 +306,15 @@ def run_probe(args: argparse.Namespace) -> int:
 
 
 def run_extract(args: argparse.Namespace) -> int:
+    from vidssl.api import Encoder
     from vidssl.data.datasets import build_source
-    from vidssl.eval.features import extract_features
 
     args.overrides = [*(args.overrides or []), "data.dataset=unlabeled",
                       f"data.root={args.video_dir}"]
     backbone, cfg, _ = resolve_backbone(args)
-    source = build_source(cfg.data, "all")
-    feats = extract_features(backbone, source, cfg, feature=args.feature, clips=args.clips,
-                             progress=_progress(args), desc="extract")
+    encoder = Encoder(backbone, cfg, device=cfg.train.device, checkpoint=args.checkpoint)
+    feats = encoder.features(build_source(cfg.data, "all"), feature=args.feature,
+                             clips=args.clips, progress=_progress(args), desc="extract")
     written = feats.save(args.out, per_clip=args.per_clip)
     print(f"{len(feats)} videos, {feats.dim}-d features: "
           + ", ".join(str(p) for p in written.values()))

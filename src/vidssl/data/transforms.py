@@ -99,7 +99,13 @@ class ClipTransform:
         grey = (x.clamp(0, 1) * w).sum(0, keepdim=True)
         return (x - grey) * float(sat) + grey
 
-    def __call__(self, frames: np.ndarray | torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    def __call__(
+        self, frames: np.ndarray | torch.Tensor, rng: np.random.Generator | None = None
+    ) -> torch.Tensor:
+        """``rng`` draws the augmentation; the evaluation transform draws nothing, so it may
+        be left out there (a fresh unseeded generator is used otherwise)."""
+        if rng is None:
+            rng = np.random.default_rng()
         clip = torch.as_tensor(np.asarray(frames))
         if clip.ndim != 4 or clip.shape[-1] != 3:
             raise ValueError(f"expected a (T, H, W, 3) clip; got {tuple(clip.shape)}")

@@ -21,9 +21,15 @@ from typing import Any
 
 import torch
 
-from vidssl.config import Config, config_from_dict
+from vidssl.config import Config, ConfigError, config_from_dict
 
 FORMAT = "vidssl-checkpoint-v1"
+
+
+class CheckpointError(ConfigError):
+    """A file given as a checkpoint is not a usable vidssl checkpoint (damaged, another
+    program's, or missing the entries asked for). A ``ConfigError`` (so a ``ValueError``): the
+    user named the wrong file, and the command line reports it in one line with exit code 2."""
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
@@ -52,9 +58,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged file
-        raise ValueError(f"{path}: not a readable vidssl checkpoint ({exc})") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable vidssl checkpoint ({reason})") from exc
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: not a vidssl checkpoint (top level is {type(obj).__name__})")
+        raise CheckpointError(
+            f"{path}: not a vidssl checkpoint (top level is {type(obj).__name__})"
+        )
     return obj
 
 
@@ -77,7 +86,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def checkpoint_config(ckpt: dict[str, Any], path: str | Path = "") -> Config:
     """The experiment config stored in a checkpoint."""
     if "config" not in ckpt:
-        raise ValueError(f"{path}: checkpoint has no 'config' entry")
+        raise CheckpointError(f"{path}: not a vidssl checkpoint (it has no 'config' entry)")
     return config_from_dict(ckpt["config"])
 
 
@@ -89,12 +98,58 @@ def load_backbone(
     Works for pretraining checkpoints and fine-tuning checkpoints alike: both store the
     backbone's state_dict under ``backbone`` and the config under ``config``.
     """
-    from vidssl.models.backbones import build_backbone
-
     ckpt = load_checkpoint(path)
     cfg = checkpoint_config(ckpt, path)
+    return checkpoint_backbone(ckpt, cfg, path).to(device).eval(), cfg
+
+
+def checkpoint_backbone(
+    ckpt: dict[str, Any], cfg: Config, path: str | Path = ""
+) -> torch.nn.Module:
+    """The backbone ``cfg.model`` describes, with the weights stored under ``backbone``."""
+    from vidssl.models.backbones import build_backbone
+
     if "backbone" not in ckpt:
-        raise ValueError(f"{path}: checkpoint has no 'backbone' weights")
+        raise CheckpointError(f"{path}: checkpoint has no 'backbone' weights")
     backbone = build_backbone(cfg.model.backbone, width=cfg.model.width, **cfg.model.backbone_args)
-    backbone.load_state_dict(ckpt["backbone"])
-    return backbone.to(device).eval(), cfg
+    try:
+        backbone.load_state_dict(ckpt["backbone"])
+    except (RuntimeError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[:2]
+        raise CheckpointError(
+            f"{path}: the 'backbone' weights do not fit model.backbone={cfg.model.backbone} "
+            f"width={cfg.model.width} ({' '.join(first)})"
+        ) from exc
+    return backbone
+
+
+def checkpoint_head(ckpt: dict[str, Any], path: str | Path = "") -> tuple[torch.nn.Module, str]:
+    """The head stored in a checkpoint's ``model`` weights, and the name of its output.
+
+    A pretraining checkpoint with a contrastive term holds the MoCo projection head
+    (``projection.*``, output ``"projection"``, not normalised); a fine-tuning checkpoint holds
+    the classifier (``classifier.*``, output ``"logits"``). Shapes are read from the weights,
+    so the head is rebuilt exactly as trained whatever the config says.
+    """
+    from torch import nn
+
+    from vidssl.models.heads import ProjectionHead
+
+    model = ckpt.get("model")
+    if not isinstance(model, dict):
+        raise CheckpointError(f"{path}: checkpoint has no 'model' weights to take a head from")
+    if "classifier.weight" in model:
+        w = model["classifier.weight"]
+        head: nn.Module = nn.Linear(int(w.shape[1]), int(w.shape[0]))
+        head.load_state_dict({"weight": w, "bias": model["classifier.bias"]})
+        return head.eval(), "logits"
+    if "projection.net.0.weight" in model:
+        first, last = model["projection.net.0.weight"], model["projection.net.2.weight"]
+        proj = ProjectionHead(int(first.shape[1]), int(first.shape[0]), int(last.shape[0]))
+        proj.load_state_dict({k[len("projection."):]: v for k, v in model.items()
+                              if k.startswith("projection.")})
+        return proj.eval(), "projection"
+    raise CheckpointError(
+        f"{path}: checkpoint has no projection head or classifier (pretraining with "
+        "loss.contrastive=0 builds no projection head)"
+    )
