@@ -6,6 +6,7 @@ The Python API (see README "Use from Python")::
     import vidssl
     enc = vidssl.load_encoder("runs/r3d/checkpoint.pt")
     features = enc.embed(["a.mp4", "b.mp4"])          # (2, D), as `vidssl extract` computes them
+    vidssl.export_encoder(enc, "r3d.onnx", "onnx")     # what `vidssl export` does
 
 The names below are imported on first use, so ``import vidssl`` and ``vidssl --help`` stay fast
 (torch is not imported until an API name is touched).
@@ -22,12 +23,15 @@ if TYPE_CHECKING:
     from vidssl.api import Encoder, load_encoder
     from vidssl.data.video import VideoError
     from vidssl.eval.features import FeatureSet
+    from vidssl.export import ExportResult, export_encoder
     from vidssl.train.checkpoint import CheckpointError
 
 # public name -> the module that defines it
 _LAZY = {
     "Encoder": "vidssl.api",
     "load_encoder": "vidssl.api",
+    "export_encoder": "vidssl.export",
+    "ExportResult": "vidssl.export",
     "FeatureSet": "vidssl.eval.features",
     "CheckpointError": "vidssl.train.checkpoint",
     "VideoError": "vidssl.data.video",
@@ -36,9 +40,11 @@ _LAZY = {
 __all__ = [
     "CheckpointError",
     "Encoder",
+    "ExportResult",
     "FeatureSet",
     "VideoError",
     "__version__",
+    "export_encoder",
     "load_encoder",
 ]
 

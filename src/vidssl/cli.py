@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "vidssl.commands.pretrain",
     "vidssl.commands.view",
     "vidssl.commands.evaluate",
+    "vidssl.commands.export",
     "vidssl.commands.compare",
 )
 
