@@ -97,8 +97,12 @@ def test_a_callers_mistakes_raise_one_clear_error(checkpoint, video_dir, tmp_pat
         vidssl.load_encoder(tmp_path / "nope.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"this is not a checkpoint" * 4)
-    with pytest.raises(vidssl.CheckpointError, match="junk.pt: not a readable vidssl"):
+    with pytest.raises(vidssl.CheckpointError, match="junk.pt: not a readable vidssl") as err:
         vidssl.load_encoder(junk)
+    assert "weights_only" not in str(err.value)  # never advise loading a file unsafely
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(vidssl.CheckpointError, match="empty or truncated"):
+        vidssl.load_encoder(tmp_path / "empty.pt")
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {}}, other)
     with pytest.raises(ValueError, match="other.pt: not a vidssl checkpoint"):

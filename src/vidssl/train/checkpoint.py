@@ -58,13 +58,28 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable vidssl checkpoint ({reason})") from exc
+        raise CheckpointError(
+            f"{path}: not a readable vidssl checkpoint ({_load_failure(exc)})"
+        ) from exc
     if not isinstance(obj, dict):
         raise CheckpointError(
             f"{path}: not a vidssl checkpoint (top level is {type(obj).__name__})"
         )
     return obj
+
+
+def _load_failure(exc: Exception) -> str:
+    """torch.load's reason in one line, without its advice to retry with weights_only=False
+    (wrong advice for a file that may be hostile)."""
+    text = str(exc).strip()
+    if isinstance(exc, EOFError):
+        return "the file ends early: empty or truncated"
+    if not text:
+        return type(exc).__name__
+    if "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+        return f"not a torch.save file of tensors and plain data: {detail}"
+    return text.split(" In PyTorch 2.6", 1)[0].splitlines()[0]
 
 
 def rng_state() -> dict[str, Any]:
