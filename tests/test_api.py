@@ -90,6 +90,13 @@ def test_fine_tuning_checkpoint_loads_with_its_classifier(tmp_path):
     assert enc.embed(torch.zeros(2, *enc.clip_shape)).shape == (2, enc.feature_dim)
     pre = vidssl.load_encoder(write_tiny_checkpoint(tmp_path / "pre.pt"), "cpu")
     assert pre.head_output == "projection"
+    # a checkpoint from before MoCo became a component keeps the head at the top level
+    state = torch.load(tmp_path / "pre.pt", weights_only=True)
+    state["model"] = {k.removeprefix("moco."): v for k, v in state["model"].items()}
+    torch.save(state, tmp_path / "legacy.pt")
+    legacy = vidssl.load_encoder(tmp_path / "legacy.pt", "cpu")
+    x = torch.randn(2, *pre.clip_shape)
+    torch.testing.assert_close(legacy.head(legacy.embed(x)), pre.head(pre.embed(x)))
 
 
 def test_a_callers_mistakes_raise_one_clear_error(checkpoint, video_dir, tmp_path):

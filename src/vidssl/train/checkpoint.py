@@ -142,8 +142,8 @@ def checkpoint_head(ckpt: dict[str, Any], path: str | Path = "") -> tuple[torch.
     """The head stored in a checkpoint's ``model`` weights, and the name of its output.
 
     A pretraining checkpoint with a contrastive term holds the MoCo projection head
-    (``projection.*``, output ``"projection"``, not normalised); a fine-tuning checkpoint holds
-    the classifier (``classifier.*``, output ``"logits"``). Shapes are read from the weights,
+    (``moco.projection.*``, output ``"projection"``, not normalised); a fine-tuning checkpoint
+    holds the classifier (``classifier.*``, output ``"logits"``). Shapes are read from the weights,
     so the head is rebuilt exactly as trained whatever the config says.
     """
     from torch import nn
@@ -158,12 +158,14 @@ def checkpoint_head(ckpt: dict[str, Any], path: str | Path = "") -> tuple[torch.
         head: nn.Module = nn.Linear(int(w.shape[1]), int(w.shape[0]))
         head.load_state_dict({"weight": w, "bias": model["classifier.bias"]})
         return head.eval(), "logits"
-    if "projection.net.0.weight" in model:
-        first, last = model["projection.net.0.weight"], model["projection.net.2.weight"]
-        proj = ProjectionHead(int(first.shape[1]), int(first.shape[0]), int(last.shape[0]))
-        proj.load_state_dict({k[len("projection."):]: v for k, v in model.items()
-                              if k.startswith("projection.")})
-        return proj.eval(), "projection"
+    # ``moco.projection.``: the MoCo component; ``projection.``: checkpoints written before it
+    for prefix in ("moco.projection.", "projection."):
+        if prefix + "net.0.weight" in model:
+            first, last = model[prefix + "net.0.weight"], model[prefix + "net.2.weight"]
+            proj = ProjectionHead(int(first.shape[1]), int(first.shape[0]), int(last.shape[0]))
+            proj.load_state_dict({k[len(prefix):]: v for k, v in model.items()
+                                  if k.startswith(prefix)})
+            return proj.eval(), "projection"
     raise CheckpointError(
         f"{path}: checkpoint has no projection head or classifier (pretraining with "
         "loss.contrastive=0 builds no projection head)"
