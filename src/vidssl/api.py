@@ -91,7 +91,8 @@ class Encoder:
     ``eval`` section define the protocol), ``device``, ``checkpoint`` (the path it was loaded
     from, or ``None``), ``head`` / ``head_output`` (the checkpoint's projection head,
     ``"projection"``, or fine-tuned classifier, ``"logits"``; ``None`` / ``""`` when it has
-    neither; used by :func:`vidssl.export_encoder`).
+    neither; kept on the CPU, where :meth:`embed` returns features; used by
+    :func:`vidssl.export_encoder`).
     """
 
     def __init__(

@@ -19,13 +19,13 @@ is moved into place, so ``path`` never holds an unchecked or half-written model.
 
 Which exporters (torch 2.13): ONNX through ``torch.onnx.export(dynamo=False)``, the
 TorchScript-based exporter, opset 17. The dynamo exporter (``dynamo=True``) gives the same
-numbers on all four backbones but needs the extra package ``onnxscript`` and took 3-9x longer
-(tiny S3D-G: 13.9 s against 1.6 s); the legacy one is deprecated upstream, so when torch drops
-it, switch to ``dynamo=True`` and add ``onnxscript`` to the ``onnx`` extra (the check will show
-whether the result still matches). TorchScript through ``torch.jit.trace``: the backbones have
-no data-dependent control flow, and a trace records the batch-size arithmetic symbolically. Both
-APIs warn that they are deprecated; those warnings are silenced here, the check above is what
-vouches for the file.
+numbers on all four backbones but needs the extra package ``onnxscript`` and took 5-12x longer
+(width-1/8 nets, AMD EPYC 2 cores: S3D-G 13.9 s against 1.6 s, R3D 1.6 s against 0.3 s). The
+legacy one is deprecated upstream: when torch drops it, switch to ``dynamo=True`` and add
+``onnxscript`` to the ``onnx`` extra (the check will show whether the result still matches).
+TorchScript through ``torch.jit.trace``: the backbones have no data-dependent control flow, and
+a trace records the batch-size arithmetic symbolically. Both APIs warn that they are
+deprecated; those warnings are silenced here, the check above is what vouches for the file.
 """
 
 from __future__ import annotations
