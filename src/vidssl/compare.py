@@ -827,7 +827,9 @@ def summary_markdown(spec: CompareSpec, rows: Sequence[dict[str, Any]]) -> str:
     seeds = sorted({k for r in rows for k in r["runs"]}, key=lambda k: (len(k), k))
     n_max = max((len(r["runs"]) for r in rows), default=0)
     ref = spec.reference_name()
-    ref_label = next((_label(r) for r in rows if r["name"] == ref), ref)
+    ref_label = next((_label(r) for r in rows if r["name"] == ref), None)
+    if ref_label is None:
+        ref_label = f"{ref} (not run yet: no differences)"
     lines = [f"## {spec.name}", ""]
     if n_max >= 2:
         lines.append(f"Mean ± half-width of the {LEVEL:.0%} t-interval over training seeds "

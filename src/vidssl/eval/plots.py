@@ -197,7 +197,8 @@ def plot_bars(
         err = [float((errors or {}).get(r, {}).get(m, 0.0)) for r in runs]
         bars = ax.bar(range(len(runs)), ys, color=[cmap(j % 10) for j in range(len(runs))],
                       yerr=err if any(err) else None, capsize=3)
-        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+        # With error bars the value goes inside the bar, where the bar's whisker is not.
+        ax.bar_label(bars, fmt="%.3g", fontsize=7, label_type="center" if any(err) else "edge")
         ax.set_xticks(range(len(runs)), runs, rotation=30, ha="right", fontsize=8)
         ax.set_title(m, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
