@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from vidssl.cli import main
 from vidssl.compare import (
     CompareError,
     load_compare,
     markdown_table,
+    mean_ci,
     method_config,
+    paired_differences,
     parse_compare,
     run_compare,
+    summary_markdown,
     training_cost,
     view_config,
 )
@@ -32,7 +37,7 @@ TINY = [
 ]
 
 
-def _write_spec(tmp_path: Path, evaluations: list[str]) -> Path:
+def _write_spec(tmp_path: Path, evaluations: list[str], **extra) -> Path:
     spec = {
         "name": "tiny",
         "base": "base.yaml",
@@ -43,7 +48,9 @@ def _write_spec(tmp_path: Path, evaluations: list[str]) -> Path:
             {"name": "order", "overrides": ["loss.contrastive=0"]},
             {"name": "random", "pretrain": False, "label": "random init"},
         ],
+        **extra,
     }
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "base.yaml").write_text(yaml.safe_dump({"name": "x"}))
     path = tmp_path / "cmp.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -60,10 +67,15 @@ def test_tiny_comparison_writes_table_and_chart_then_resumes(tmp_path, monkeypat
     rows, paths = run_compare(spec, TINY, progress=False, log=logs.append)
     assert any("resuming at epoch 0" in line for line in logs)
     assert [r["name"] for r in rows] == ["order", "random"]
-    order, random = rows
+    assert all(list(r["runs"]) == ["0"] for r in rows)  # no seeds: one run, train.seed 0
+    order, random = (r["runs"]["0"] for r in rows)
+    assert (tmp_path / "runs" / "order" / "pretrain" / "checkpoint.pt").is_file()  # as before
+    # The val split (default: as many videos as test) is scored too, for model selection.
+    assert set(order["val"]) == {"pretext", "retrieval", "probe"}  # fine-tuning: test only
+    assert set(random["val"]) == {"retrieval", "probe"}
     assert 0.0 <= order["pretext"]["order_acc"] <= 1.0
     assert "pretext" not in random  # random init has no pretext model
-    for row in rows:
+    for row in (order, random):
         assert 0.0 <= row["retrieval"]["top1"] <= row["retrieval"]["top5"] <= 1.0
         assert 0.0 <= row["probe"]["accuracy"] <= 1.0
         assert 0.0 <= row["finetune"]["video_top1"] <= 1.0
@@ -71,7 +83,18 @@ def test_tiny_comparison_writes_table_and_chart_then_resumes(tmp_path, monkeypat
     table = paths["md"].read_text()
     assert "| order |" in table and "| random init |" in table
     assert "order acc" in table and "retr. top-1" in table and "fine-tune" in table
+    assert table.index("### Validation split") < table.index("### Test split")
+    assert "One seed per row" in table and "±" not in table
     assert paths["png"].stat().st_size > 1000
+
+    # Runs from before the val split existed (configs without its keys) stay valid.
+    run = tmp_path / "runs" / "order"
+    old = yaml.safe_load((run / "pretrain" / "config.yaml").read_text())
+    del old["data"]["val_list"], old["data"]["synthetic"]["val_per_class"]
+    (run / "pretrain" / "config.yaml").write_text(yaml.safe_dump(old))
+    for ev in ("pretext", "retrieval", "probe", "finetune"):  # test results: no val keys
+        assert "val_per_class" not in json.loads((run / f"{ev}.json").read_text())["config"][
+            "data"]["synthetic"]
 
     # Second run: nothing is trained or evaluated again, the same numbers come back.
     def boom(*args, **kwargs):
@@ -83,12 +106,100 @@ def test_tiny_comparison_writes_table_and_chart_then_resumes(tmp_path, monkeypat
     logs.clear()
     rows2, _ = run_compare(spec, TINY, progress=False, log=logs.append)
     assert any("pretraining: done" in line for line in logs)
-    assert rows2[0]["retrieval"]["top1"] == order["retrieval"]["top1"]
-    assert rows2[1]["finetune"] == random["finetune"]
+    assert rows2[0]["runs"]["0"]["retrieval"]["top1"] == order["retrieval"]["top1"]
+    assert rows2[0]["runs"]["0"]["val"] == order["val"]
+    assert rows2[1]["runs"]["0"]["finetune"] == random["finetune"]
 
     # A changed pretraining config is refused (the folder would mix two experiments).
     with pytest.raises(CompareError, match="--redo order"):
         run_compare(spec, [*TINY, "optim.lr=0.5"], progress=False, log=logs.append)
+
+
+def test_interval_arithmetic_matches_a_hand_computation() -> None:
+    # t quantile for 95%, 2 degrees of freedom: 4.3027 (statistical tables).
+    t2 = 4.302653
+    mean, half = mean_ci([40.0, 44.0, 48.0])  # sd 4
+    assert mean == pytest.approx(44.0)
+    assert half == pytest.approx(t2 * 4.0 / 3**0.5, rel=1e-6)  # 9.937
+    assert mean_ci([0.5]) == (0.5, None)  # one value: no interval
+
+    def row(name: str, top1: list[float], probe: list[float]) -> dict:
+        return {"name": name, "label": name, "runs": {
+            str(k): {"name": name, "retrieval": {"top1": a}, "probe": {"accuracy": b},
+                     "gmacs": 1.0}
+            for k, (a, b) in enumerate(zip(top1, probe, strict=True))}}
+
+    rows = [row("ref", [0.40, 0.44, 0.48], [0.50, 0.50, 0.50]),
+            row("better", [0.45, 0.50, 0.52], [0.52, 0.47, 0.51])]
+    diff = paired_differences(rows, "ref", "test")["better"]
+    # top-1 pairs differ by 5, 6, 4 points: mean 5, sd 1 -> 5 +- t2 / sqrt(3) = 5 +- 2.484.
+    assert diff["retr. top-1"]["mean"] == pytest.approx(5.0)
+    assert diff["retr. top-1"]["ci95"] == pytest.approx(t2 / 3**0.5, rel=1e-6)
+    assert diff["retr. top-1"]["above_zero"] and not diff["retr. top-1"]["below_zero"]
+    # probe: +2, -3, +1 -> mean 0, interval across zero: not marked.
+    assert diff["probe"]["mean"] == pytest.approx(0.0, abs=1e-9)
+    assert not diff["probe"]["above_zero"] and not diff["probe"]["below_zero"]
+    assert "GMACs/sample" not in diff  # cost is not a paired metric
+
+    spec = parse_compare({"base": "demo.yaml", "out_dir": "o", "name": "t",
+                          "methods": [{"name": "ref"}, {"name": "better"}]})
+    table = summary_markdown(spec, rows)
+    assert "| ref | 44.0 ± 9.9 | 50.0 ± 0.0 | 1 |" in table
+    # probe differences +2, -3, +1: sd sqrt(7) -> 0 +- t2 * sqrt(7) / sqrt(3) = 0 +- 6.57.
+    assert "| better | +5.0 ± 2.5 ↑ | +0.0 ± 6.6 |" in table
+    assert "### Test split (this data set has no val split" in table
+    one = summary_markdown(spec, [{**r, "runs": {"0": r["runs"]["0"]}} for r in rows])
+    assert "| ref | 40.0 | 50.0 | 1 |" in one and "| better | +5.0 | +2.0 |" in one
+    assert "One seed per row" in one
+
+
+def test_resumed_multiseed_compare_equals_an_uninterrupted_one(tmp_path) -> None:
+    evaluations = ["pretext", "retrieval", "probe"]
+    whole = load_compare(_write_spec(tmp_path / "a", evaluations, seeds=[0, 1]))
+    rows_a, paths = run_compare(whole, TINY, progress=False, log=lambda s: None)
+
+    # Interrupted: seed 1 of 'order' stopped after one step, then the compare is rerun.
+    from vidssl.train.pretrain import pretrain
+
+    cut = load_compare(_write_spec(tmp_path / "b", evaluations, seeds=[0, 1]))
+    pretrain(method_config(cut, cut.methods[0], TINY, seed=1), progress=False,
+             stop_after_steps=1)
+    logs: list[str] = []
+    rows_b, _ = run_compare(cut, TINY, progress=False, log=logs.append)
+    assert "[order seed 1] pretraining: resuming at epoch 0 of 1" in logs
+    assert (tmp_path / "b" / "runs" / "order" / "seed1" / "pretrain" / "checkpoint.pt").is_file()
+
+    def metrics(rows: list[dict]) -> dict:
+        return {(r["name"], seed): {k: run.get(k) for k in ("seed", "pretext", "retrieval",
+                                                               "probe", "val")}
+                for r in rows for seed, run in r["runs"].items()}
+
+    a, b = metrics(rows_a), metrics(rows_b)
+    assert list(a) == [("order", "0"), ("order", "1"), ("random", "0"), ("random", "1")]
+    assert a == b
+    # Two seeds are two different replicates (random init draws other weights).
+    assert a[("random", "0")]["val"] != a[("random", "1")]["val"]
+    table = paths["md"].read_text()
+    assert "over training seeds (0, 1" in table and " ± " in table
+    saved = json.loads(paths["json"].read_text())
+    assert saved["seeds"] == [0, 1] and saved["reference"] == "order"
+    assert set(saved["summary"]["val"]["random init"]["probe"]["values"]) == {"0", "1"}
+    assert "random init" in saved["differences"]["test"]
+
+    # --seeds replaces the file's seeds; the finished seed is read back, not run again.
+    code = main(["compare", "--config", str(tmp_path / "b" / "cmp.yaml"), "--seeds", "1",
+                 "--no-progress", *TINY])
+    assert code == 0
+    assert json.loads(paths["json"].read_text())["seeds"] == [0, 1]  # other folder: untouched
+    assert json.loads((tmp_path / "b" / "runs" / "compare.json").read_text())["seeds"] == [1]
+
+
+def test_seeds_own_train_seed(tmp_path, capsys) -> None:
+    spec = load_compare(_write_spec(tmp_path, ["retrieval"], seeds=[0, 1]))
+    with pytest.raises(CompareError, match="train.seed=3.*conflicts with seeds"):
+        run_compare(spec, [*TINY, "train.seed=3"], progress=False, log=lambda s: None)
+    assert main(["compare", "--config", str(tmp_path / "cmp.yaml"), "--seeds", "0,x"]) == 2
+    assert "--seeds" in capsys.readouterr().err
 
 
 def test_table_marks_missing_metrics() -> None:
@@ -112,6 +223,11 @@ def test_table_marks_missing_metrics() -> None:
         ({"base": "x", "methods": [{"name": "a"}]}, "'out_dir' is required"),
         ({"base": "x", "out_dir": "o", "methods": [{"name": "a", "view": True}]},
          "no top-level 'view'"),
+        ({"base": "x", "out_dir": "o", "methods": [{"name": "a"}], "seeds": []}, "seeds"),
+        ({"base": "x", "out_dir": "o", "methods": [{"name": "a"}], "seeds": [0, 0]}, "repeat"),
+        ({"base": "x", "out_dir": "o", "methods": [{"name": "a"}], "seeds": "0,1"}, "seeds"),
+        ({"base": "x", "out_dir": "o", "methods": [{"name": "a"}], "reference": "b"},
+         "reference 'b'"),
     ],
 )
 def test_malformed_compare_files_are_rejected(tmp_path, raw, message) -> None:

@@ -20,11 +20,30 @@ same way::
     view:                           # only when a method has view: true; trained once, first,
       config: ../view/demo.yaml     # into <out_dir>/_view (default config: base)
       overrides: [train.epochs=2]
+    seeds: [0, 1, 2]                # optional: every row runs once per seed (--seeds overrides)
+    reference: order                # optional: the row paired differences are taken against
+                                    # (default: the first row)
 
 A row's config is ``base`` + ``overrides`` + the row's ``overrides`` + the command line's
 ``KEY=VALUE`` (last wins), with ``train.out_dir`` set to ``<out_dir>/<name>/pretrain``. The view
 module's is ``view.config`` (or ``base``) + ``overrides`` + ``view.overrides`` + the command
 line's. All configs are built and validated before anything runs.
+
+Seeds (independent replicates): with ``seeds`` each row runs once per seed in
+``<out_dir>/<name>/seed<k>/`` (the view module in ``<out_dir>/_view/seed<k>``), with
+``train.seed=k``. The training seed drives everything random about a run: initial weights
+(random init's too), sample order, clip draws and augmentation, MoCo's queue, the held-out
+pretext clips. The data do not vary: every seed trains and is tested on the same synthetic
+videos (``data.synthetic.seed`` stays as configured), so two rows at the same seed are a pair
+measured on the same test set, and the interval is over training replicates, not over test
+sets. Without ``seeds`` a row runs once, in ``<out_dir>/<name>/``, as before seeds existed
+(those folders stay valid; a compare file that gains ``seeds`` runs its seeds beside them and
+leaves them alone). ``train.seed`` cannot be overridden in a compare with seeds.
+
+Validation and test: where the data set has a val split (synthetic: ``val_per_class``;
+folder: ``data.val_list``), pretext, retrieval and probe are also scored on val (retrieval: val
+videos query the train videos; probe: fitted on train, scored on val), cached in
+``<evaluation>-val.json``. Choose hyperparameters on val; report test.
 
 Evaluations (each cached in ``<out_dir>/<name>/<evaluation>.json``):
 ``pretext`` (held-out pretext metrics of the final model: order accuracy, rate error,
@@ -41,8 +60,10 @@ JSON exists for the same config is read back. A row whose pretraining config cha
 ran is refused (the folder would mix two experiments) until ``--redo NAME`` clears it
 (``--redo _view`` for the view module).
 
-Outputs in ``out_dir``: ``compare.md`` (the table), ``compare.json`` (all numbers),
-``compare.png`` (bar chart of the evaluation metrics).
+Outputs in ``out_dir``: ``compare.md`` (val table first, then test: mean and 95% t-interval
+over seeds per metric, and each row's paired difference against ``reference`` with its
+interval), ``compare.json`` (every seed's numbers and the summaries), ``compare.png`` (bar
+chart of the test metrics with the intervals as error bars).
 """
 
 from __future__ import annotations
@@ -74,6 +95,9 @@ _EXECUTION_KEYS = {
 }
 # Sections a pretraining result depends on (evaluation settings may change without a re-run).
 _EVAL_SECTIONS = ("eval", "finetune")
+# Settings that only say which videos form the val split: only val evaluations depend on them
+# (and runs from before the val split existed, whose configs lack them, stay valid).
+_VAL_KEYS = (("data", "val_list"), ("data", "synthetic", "val_per_class"))
 
 
 class CompareError(ValueError):
@@ -103,6 +127,11 @@ class CompareSpec:
     evaluations: list[str] = field(default_factory=lambda: ["pretext", "retrieval", "probe"])
     source: Path | None = None
     view: dict[str, Any] | None = None  # {config: path or None, overrides: [...]}
+    seeds: list[int] | None = None  # None: one run per row in its own folder (no seed folders)
+    reference: str = ""  # row that paired differences are taken against; "" = the first row
+
+    def reference_name(self) -> str:
+        return self.reference or self.methods[0].name
 
     def method(self, name: str) -> MethodSpec:
         for m in self.methods:
@@ -143,8 +172,8 @@ def parse_compare(raw: dict[str, Any], source: Path | None = None) -> CompareSpe
     where = str(source or "compare config")
     if not isinstance(raw, dict):
         raise CompareError(f"{where}: the top level must be a mapping")
-    _check_keys(raw, ("name", "base", "overrides", "evaluations", "out_dir", "methods", "view"),
-                where)
+    _check_keys(raw, ("name", "base", "overrides", "evaluations", "out_dir", "methods", "view",
+                      "seeds", "reference"), where)
     for key in ("base", "out_dir", "methods"):
         if key not in raw:
             raise CompareError(f"{where}: '{key}' is required")
@@ -189,7 +218,14 @@ def parse_compare(raw: dict[str, Any], source: Path | None = None) -> CompareSpe
                        if view_spec.get("config") else None),
             "overrides": _str_list(view_spec.get("overrides"), f"{where}: view.overrides"),
         }
+    seeds = check_seeds(raw["seeds"], f"{where}: seeds") if "seeds" in raw else None
+    reference = str(raw.get("reference") or "")
+    if reference and reference not in {m.name for m in methods}:
+        raise CompareError(f"{where}: reference '{reference}' is not a method name "
+                           f"(methods: {', '.join(m.name for m in methods)})")
     return CompareSpec(
+        seeds=seeds,
+        reference=reference,
         view=view_spec,
         name=str(raw.get("name", source.stem if source else "compare")),
         base=_resolve_relative(str(raw["base"]), source),
@@ -199,6 +235,27 @@ def parse_compare(raw: dict[str, Any], source: Path | None = None) -> CompareSpe
         evaluations=list(evaluations),
         source=source,
     )
+
+
+def check_seeds(value: Any, where: str = "seeds") -> list[int]:
+    """A non-empty list of distinct integers >= 0 (each names a folder ``seed<k>``)."""
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+        raise CompareError(f"{where}: expected a non-empty list of integers >= 0 such as "
+                           f"[0, 1, 2]; got {value!r}")
+    if len(set(value)) != len(value):
+        raise CompareError(f"{where}: seeds repeat in {value!r}")
+    return list(value)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds 0,1,2`` -> ``[0, 1, 2]``."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CompareError(f"--seeds: expected integers separated by commas such as 0,1,2; "
+                           f"got {text!r}") from None
+    return check_seeds(values, "--seeds")
 
 
 def load_compare(path: str | Path) -> CompareSpec:
@@ -212,34 +269,52 @@ def load_compare(path: str | Path) -> CompareSpec:
     return parse_compare(raw, p)
 
 
-def method_dir(spec: CompareSpec, method: MethodSpec) -> Path:
-    return spec.out_dir / method.name
+def method_dir(spec: CompareSpec, method: MethodSpec, seed: int | None = None) -> Path:
+    """A row's folder: ``<out_dir>/<name>``, or ``<out_dir>/<name>/seed<k>`` for seed ``k``."""
+    d = spec.out_dir / method.name
+    return d if seed is None else d / f"seed{seed}"
 
 
-def method_config(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = ()) -> Config:
+def _seed_overrides(overrides: Sequence[str], seed: int | None, who: str) -> list[str]:
+    """``train.seed=<seed>`` for a replicate, refusing a ``train.seed`` set another way."""
+    if seed is None:
+        return []
+    for o in overrides:
+        if o.replace(" ", "").startswith("train.seed="):
+            raise CompareError(f"{who}: '{o}' conflicts with seeds (each seed sets train.seed); "
+                               "list the seeds in 'seeds:' or --seeds instead")
+    return [f"train.seed={seed}"]
+
+
+def method_config(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
+                  seed: int | None = None) -> Config:
     """The row's experiment config (see the module docstring for the order of overrides)."""
-    d = method_dir(spec, method)
-    overrides = [*spec.overrides, *method.overrides, *extra, f"train.out_dir={d / 'pretrain'}",
-                 f"name={method.name}"]
+    d = method_dir(spec, method, seed)
+    given = [*spec.overrides, *method.overrides, *extra]
+    overrides = [*given, *_seed_overrides(given, seed, f"method '{method.name}'"),
+                 f"train.out_dir={d / 'pretrain'}", f"name={method.name}"]
     if method.view:
-        overrides.append(f"view.checkpoint={view_dir(spec) / 'checkpoint.pt'}")
+        overrides.append(f"view.checkpoint={view_dir(spec, seed) / 'checkpoint.pt'}")
     try:
         return load_config(spec.base, overrides)
     except ConfigError as exc:
         raise CompareError(f"method '{method.name}': {exc}") from exc
 
 
-def view_dir(spec: CompareSpec) -> Path:
-    """Where the comparison's view module is trained (``_`` cannot start a method name)."""
-    return spec.out_dir / VIEW_NAME
+def view_dir(spec: CompareSpec, seed: int | None = None) -> Path:
+    """Where the comparison's view module is trained (``_`` cannot start a method name); one
+    per seed, as it is part of each replicate's pretraining."""
+    d = spec.out_dir / VIEW_NAME
+    return d if seed is None else d / f"seed{seed}"
 
 
-def view_config(spec: CompareSpec, extra: Sequence[str] = ()) -> Config:
+def view_config(spec: CompareSpec, extra: Sequence[str] = (), seed: int | None = None) -> Config:
     """The config the comparison's view module is trained with."""
     if spec.view is None:
         raise CompareError(f"{spec.source}: no top-level 'view' section")
-    overrides = [*spec.overrides, *spec.view["overrides"], *extra, "view.checkpoint=",
-                 f"train.out_dir={view_dir(spec)}"]
+    given = [*spec.overrides, *spec.view["overrides"], *extra]
+    overrides = [*given, *_seed_overrides(given, seed, "view module"), "view.checkpoint=",
+                 f"train.out_dir={view_dir(spec, seed)}"]
     try:
         return load_config(spec.view["config"] or spec.base, overrides)
     except ConfigError as exc:
@@ -251,13 +326,22 @@ def view_config(spec: CompareSpec, extra: Sequence[str] = ()) -> Config:
 # --------------------------------------------------------------------------------------------
 
 
-def experiment_dict(cfg: Config | dict[str, Any], drop: Sequence[str] = ()) -> dict[str, Any]:
-    """The config as a dict without execution-only keys (and without sections in ``drop``)."""
+def experiment_dict(cfg: Config | dict[str, Any], drop: Sequence[str] = (),
+                    with_val: bool = False) -> dict[str, Any]:
+    """The config as a dict without execution-only keys (and without sections in ``drop``);
+    the val split's keys only ``with_val`` (for results on val)."""
     d = copy.deepcopy(cfg.to_dict() if isinstance(cfg, Config) else cfg)
     d.pop("name", None)
     for section, keys in _EXECUTION_KEYS.items():
         for k in keys:
             d.get(section, {}).pop(k, None)
+    if not with_val:
+        for *path, key in _VAL_KEYS:
+            node = d
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(key, None)
     for section in drop:
         d.pop(section, None)
     return d
@@ -373,12 +457,12 @@ def _checkpoint_epoch(path: Path) -> int:
 
 
 def ensure_view(spec: CompareSpec, extra: Sequence[str] = (), progress: bool = True,
-                log: Log = print) -> Path:
+                log: Log = print, seed: int | None = None) -> Path:
     """Train the comparison's view module unless a finished one with this config exists."""
     from vidssl.train.view import train_view
 
-    vcfg = view_config(spec, extra)
-    out = view_dir(spec)
+    vcfg = view_config(spec, extra, seed)
+    out = view_dir(spec, seed)
     ckpt = out / "checkpoint.pt"
     old = _read_yaml(out / "config.yaml")
     if old is not None and experiment_dict(old) != experiment_dict(vcfg):
@@ -394,9 +478,11 @@ def ensure_view(spec: CompareSpec, extra: Sequence[str] = (), progress: bool = T
     return train_view(vcfg, out, progress=progress)
 
 
-def _ensure_pretrained(cfg: Config, method: MethodSpec, progress: bool, log: Log) -> Path:
+def _ensure_pretrained(cfg: Config, method: MethodSpec, progress: bool, log: Log,
+                       tag: str = "") -> Path:
     from vidssl.train.pretrain import pretrain
 
+    tag = tag or method.name
     out = Path(cfg.train.out_dir)
     ckpt = out / "checkpoint.pt"
     old = _read_yaml(out / "config.yaml")
@@ -410,15 +496,15 @@ def _ensure_pretrained(cfg: Config, method: MethodSpec, progress: bool, log: Log
     if ckpt.is_file():
         done = _checkpoint_epoch(ckpt)
         if done >= cfg.train.epochs:
-            log(f"[{method.name}] pretraining: done ({done} epochs)")
+            log(f"[{tag}] pretraining: done ({done} epochs)")
             return ckpt
-        log(f"[{method.name}] pretraining: resuming at epoch {done} of {cfg.train.epochs}")
+        log(f"[{tag}] pretraining: resuming at epoch {done} of {cfg.train.epochs}")
         return pretrain(cfg, resume=ckpt, progress=progress)
-    log(f"[{method.name}] pretraining: {cfg.train.epochs} epochs -> {out}")
+    log(f"[{tag}] pretraining: {cfg.train.epochs} epochs -> {out}")
     return pretrain(cfg, progress=progress)
 
 
-def _pretext_metrics(cfg: Config, ckpt: Path) -> dict[str, float]:
+def _pretext_metrics(cfg: Config, ckpt: Path, split: str = "test") -> dict[str, float]:
     from vidssl.method.factory import build_pretext_dataset, build_pretext_model
     from vidssl.train.checkpoint import load_checkpoint
     from vidssl.train.pretrain import evaluate_pretext, resolve_device
@@ -426,7 +512,7 @@ def _pretext_metrics(cfg: Config, ckpt: Path) -> dict[str, float]:
     device = resolve_device(cfg.train.device)
     model = build_pretext_model(cfg)
     model.load_state_dict(load_checkpoint(ckpt, map_location="cpu")["model"])
-    dataset = build_pretext_dataset(cfg, split="test", train=False)
+    dataset = build_pretext_dataset(cfg, split=split, train=False)
     metrics = evaluate_pretext(model.to(device), dataset, cfg, device)
     return {k.removeprefix("val_"): v for k, v in metrics.items()}
 
@@ -442,14 +528,18 @@ def _pretrain_seconds(cfg: Config) -> float | None:
 
 
 def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
-               progress: bool = True, log: Log = print) -> dict[str, Any]:
-    """Pretrain (or resume) one row, run its missing evaluations; return its result dict."""
+               progress: bool = True, log: Log = print, seed: int | None = None
+               ) -> dict[str, Any]:
+    """Pretrain (or resume) one row (at ``seed``), run its missing evaluations on test and, where
+    the data set has one, val; return its result dict (val results under ``"val"``)."""
+    from vidssl.data.datasets import has_split
     from vidssl.eval.features import random_backbone
     from vidssl.eval.report import write_json
     from vidssl.train.checkpoint import load_backbone
 
-    cfg = method_config(spec, method, extra)
-    d = method_dir(spec, method)
+    cfg = method_config(spec, method, extra, seed)
+    d = method_dir(spec, method, seed)
+    tag = method.name if seed is None else f"{method.name} seed {seed}"
     d.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if cfg.train.threads > 0:
@@ -458,13 +548,13 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
     ckpt: Path | None = None
     if method.pretrain:
         if method.view:
-            ensure_view(spec, extra, progress, log)
-        ckpt = _ensure_pretrained(cfg, method, progress, log)
+            ensure_view(spec, extra, progress, log, seed)
+        ckpt = _ensure_pretrained(cfg, method, progress, log, tag)
 
-    fingerprint = experiment_dict(cfg)
+    fingerprints = {"test": experiment_dict(cfg), "val": experiment_dict(cfg, with_val=True)}
     result: dict[str, Any] = {"name": method.name, "label": method.label or method.name,
                               "method": cfg.loss.method if method.pretrain else "random",
-                              "pretrained": method.pretrain}
+                              "pretrained": method.pretrain, "seed": cfg.train.seed}
     if method.pretrain:
         cost = training_cost(cfg, num_classes=max(2, _num_classes(cfg)))
         result.update(cost)
@@ -481,54 +571,68 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
             return load_backbone(ckpt)[0]
         return random_backbone(cfg)
 
-    def shared_features() -> tuple[Any, Any]:
-        if not features:
-            from vidssl.data.datasets import build_source
-            from vidssl.eval.features import extract_features
+    net_cache: list[torch.nn.Module] = []
 
-            net = backbone()
-            for split in ("train", "test"):
-                features[split] = extract_features(net, build_source(cfg.data, split), cfg,
-                                                   progress=progress,
-                                                   desc=f"{method.name} {split} features")
-        return features["train"], features["test"]
+    def shared_features(split: str) -> tuple[Any, Any]:
+        """(train, ``split``) features: one extraction per split, one backbone for all."""
+        from vidssl.data.datasets import build_source
+        from vidssl.eval.features import extract_features
 
+        if not net_cache:
+            net_cache.append(backbone())
+        for sp in ("train", split):
+            if sp not in features:
+                features[sp] = extract_features(net_cache[0], build_source(cfg.data, sp), cfg,
+                                                progress=progress,
+                                                desc=f"{method.name} {sp} features")
+        return features["train"], features[split]
+
+    # Val first: it is what hyperparameters are chosen on. Fine-tuning is scored on test only.
+    splits = ["val", "test"] if has_split(cfg.data, "val") else ["test"]
     for ev in spec.evaluations:
-        path = d / f"{ev}.json"
-        cached = _read_json(path)
-        if cached is not None and cached.get("config") == fingerprint:
-            result[ev] = cached["result"]
-            continue
-        if ev == "pretext":
-            if ckpt is None:
-                continue  # random init has no pretext model
-            log(f"[{method.name}] pretext metrics on held-out clips")
-            res: dict[str, Any] = _pretext_metrics(cfg, ckpt)
-        elif ev == "retrieval":
-            from vidssl.eval.retrieval import evaluate_retrieval
+        for split in splits if ev != "finetune" else ["test"]:
+            path = d / (f"{ev}.json" if split == "test" else f"{ev}-{split}.json")
+            cached = _read_json(path)
+            if cached is not None and cached.get("config") == fingerprints[split]:
+                _store(result, split, ev, cached["result"])
+                continue
+            if ev == "pretext":
+                if ckpt is None:
+                    continue  # random init has no pretext model
+                log(f"[{tag}] pretext metrics on held-out {split} clips")
+                res: dict[str, Any] = _pretext_metrics(cfg, ckpt, split)
+            elif ev == "retrieval":
+                from vidssl.eval.retrieval import evaluate_retrieval
 
-            log(f"[{method.name}] retrieval")
-            train, test = shared_features()
-            res = evaluate_retrieval(None, cfg, train_features=train, test_features=test,
-                                     progress=progress)
-        elif ev == "probe":
-            from vidssl.eval.probe import linear_probe
+                log(f"[{tag}] retrieval: {split} queries the train videos")
+                train, query = shared_features(split)
+                res = evaluate_retrieval(None, cfg, train_features=train, test_features=query,
+                                         progress=progress)
+            elif ev == "probe":
+                from vidssl.eval.probe import linear_probe
 
-            log(f"[{method.name}] linear probe")
-            train, test = shared_features()
-            res = linear_probe(None, cfg, train_features=train, test_features=test,
-                               progress=progress)
-        else:
-            from vidssl.train.finetune import finetune
+                log(f"[{tag}] linear probe: fitted on train, scored on {split}")
+                train, held_out = shared_features(split)
+                res = linear_probe(None, cfg, train_features=train, test_features=held_out,
+                                   progress=progress)
+            else:
+                from vidssl.train.finetune import finetune
 
-            log(f"[{method.name}] fine-tuning ({cfg.finetune.epochs} epochs)")
-            net = backbone() if ckpt is not None else None
-            res = finetune(net, cfg, out_dir=d / "finetune", resume=True, progress=progress)
-        write_json(path, {"config": fingerprint, "result": res})
-        result[ev] = _read_json(path)["result"]  # as JSON reads it back (tensors -> lists)
+                log(f"[{tag}] fine-tuning ({cfg.finetune.epochs} epochs)")
+                net = backbone() if ckpt is not None else None
+                res = finetune(net, cfg, out_dir=d / "finetune", resume=True, progress=progress)
+            write_json(path, {"config": fingerprints[split], "result": res})
+            # as JSON reads it back (tensors -> lists)
+            _store(result, split, ev, _read_json(path)["result"])
     result["seconds_this_run"] = time.perf_counter() - t0
     write_json(d / "result.json", result)
     return result
+
+
+def _store(result: dict[str, Any], split: str, evaluation: str, value: Any) -> None:
+    """Test results at the top level of a row's result (as before val existed), val's under
+    ``result["val"]``."""
+    (result if split == "test" else result.setdefault("val", {}))[evaluation] = value
 
 
 def _num_classes(cfg: Config) -> int:
@@ -597,31 +701,195 @@ def markdown_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------------------------------------------
+# Seeds: mean and 95% interval per metric, paired differences against the reference row
+# --------------------------------------------------------------------------------------------
+
+# Table order: val (choose on it) before test (report it).
+TABLE_SPLITS = ("val", "test")
+LEVEL = 0.95
+
+
+def split_result(result: dict[str, Any], split: str) -> dict[str, Any]:
+    """One run's result as :func:`table_values` reads it, for ``split``: test results live at the
+    top level (with the cost), val's under ``"val"``."""
+    if split == "test":
+        return result
+    return {"name": result["name"], "label": result.get("label", ""), **result.get(split, {})}
+
+
+def mean_ci(values: Sequence[float], level: float = LEVEL) -> tuple[float, float | None]:
+    """Mean and half-width of the t-interval ``mean +- t_{(1+level)/2, n-1} * sd / sqrt(n)``
+    (``sd`` with n-1 degrees of freedom); no interval (``None``) from one value."""
+    from scipy.stats import t
+
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        raise ValueError("mean_ci needs at least one value")
+    mean = float(x.mean())
+    if n < 2:
+        return mean, None
+    return mean, float(t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+
+
+def interval(values: dict[str, float]) -> dict[str, Any]:
+    """``{"values": {seed: value}, "n", "mean", "ci95"}`` (``ci95``: half-width or None)."""
+    mean, half = mean_ci(list(values.values()))
+    return {"values": dict(values), "n": len(values), "mean": mean, "ci95": half}
+
+
+def _per_seed(row: dict[str, Any], split: str) -> dict[str, dict[str, float]]:
+    """``{column title: {seed: scaled value}}`` of one row's runs on ``split``."""
+    out: dict[str, dict[str, float]] = {}
+    for seed, result in row["runs"].items():
+        vals = next(iter(table_values([split_result(result, split)]).values()))
+        for title, v in vals.items():
+            out.setdefault(title, {})[seed] = v
+    return out
+
+
+def summarise(rows: Sequence[dict[str, Any]], split: str) -> dict[str, dict[str, Any]]:
+    """``{row label: {column title: interval over seeds}}`` for ``split``."""
+    return {_label(row): {title: interval(per) for title, per in _per_seed(row, split).items()}
+            for row in rows}
+
+
+def paired_differences(rows: Sequence[dict[str, Any]], reference: str,
+                       split: str) -> dict[str, dict[str, Any]]:
+    """Each row minus the ``reference`` row (by name), seed by seed: the same seed makes a pair
+    (same videos, same seed for everything random), and the interval is the paired t-interval.
+    ``above_zero`` / ``below_zero``: the whole interval lies on that side (never with one pair,
+    which has no interval). Only evaluation metrics (not cost); only seeds both rows ran."""
+    ref = next((r for r in rows if r["name"] == reference), None)
+    if ref is None:
+        return {}
+    cost = {t for t, ev, *_ in COLUMNS if not ev}
+    base = _per_seed(ref, split)
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row is ref:
+            continue
+        cols: dict[str, Any] = {}
+        for title, per in _per_seed(row, split).items():
+            seeds = [k for k in per if k in base.get(title, {})]
+            if title in cost or not seeds:
+                continue
+            iv = interval({k: per[k] - base[title][k] for k in seeds})
+            half = iv["ci95"]
+            iv["above_zero"] = half is not None and iv["mean"] - half > 0
+            iv["below_zero"] = half is not None and iv["mean"] + half < 0
+            cols[title] = iv
+        out[_label(row)] = cols
+    return out
+
+
+def _label(row: dict[str, Any]) -> str:
+    return row.get("label") or row["name"]
+
+
+# Columns that are the same at every seed (the architecture's cost): no interval shown.
+_FIXED = ("GMACs/sample", "params (M)")
+
+
+def _fmt_interval(iv: dict[str, Any] | None, fmt: str, signed: bool = False) -> str:
+    if iv is None:
+        return "–"
+    f = fmt.replace("{:", "{:+") if signed else fmt
+    text = f.format(iv["mean"])
+    if iv["ci95"] is not None:
+        text += " ± " + fmt.format(iv["ci95"])
+    if iv.get("above_zero"):
+        text += " ↑"
+    elif iv.get("below_zero"):
+        text += " ↓"
+    return text
+
+
+def _interval_table(summary: dict[str, dict[str, Any]], signed: bool = False,
+                    prefix: str = "") -> list[str]:
+    cols = [(t, f) for t, _, _, _, f in COLUMNS if any(t in v for v in summary.values())]
+    lines = ["| method | " + " | ".join(prefix + t for t, _ in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for label, vals in summary.items():
+        cells = [_fmt_interval(vals.get(t), f, signed) if t not in _FIXED
+                 else _fmt_interval({**vals[t], "ci95": None}, f) if t in vals else "–"
+                 for t, f in cols]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def summary_markdown(spec: CompareSpec, rows: Sequence[dict[str, Any]]) -> str:
+    """compare.md: per split (val first), the mean ± 95% interval table and the paired
+    differences against the reference row, then what the numbers mean."""
+    splits = [sp for sp in TABLE_SPLITS
+              if sp == "test" or any(sp in run for r in rows for run in r["runs"].values())]
+    seeds = sorted({k for r in rows for k in r["runs"]}, key=lambda k: (len(k), k))
+    n_max = max((len(r["runs"]) for r in rows), default=0)
+    ref = spec.reference_name()
+    ref_label = next((_label(r) for r in rows if r["name"] == ref), None)
+    if ref_label is None:
+        ref_label = f"{ref} (not run yet: no differences)"
+    lines = [f"## {spec.name}", ""]
+    if n_max >= 2:
+        lines.append(f"Mean ± half-width of the {LEVEL:.0%} t-interval over training seeds "
+                     f"({', '.join(seeds)}; every seed sees the same videos). Δ: the row minus "
+                     f"{ref_label}, seed by seed (paired t-interval); ↑ / ↓: the whole interval "
+                     "lies above / below zero.")
+    else:
+        lines.append("One seed per row: values without intervals (list `seeds: [0, 1, 2]` in "
+                     f"the compare file, or --seeds 0,1,2, for intervals). Δ: the row minus "
+                     f"{ref_label}.")
+    for sp in splits:
+        title = {"val": "Validation split: choose hyperparameters on these",
+                 "test": "Test split: report these; never choose on them"}[sp]
+        if len(splits) == 1:
+            title = "Test split (this data set has no val split to choose on)"
+        lines += ["", f"### {title}", ""]
+        lines += _interval_table(summarise(rows, sp))
+        diffs = paired_differences(rows, ref, sp)
+        if any(diffs.values()):
+            lines += ["", f"Paired difference against {ref_label} ({sp}):", ""]
+            lines += _interval_table(diffs, signed=True, prefix="Δ ")
+    lines += [
+        "",
+        "Accuracies in percent. Pretext metrics on held-out clips of the split; retrieval: the "
+        "split's videos query the train videos; probe: logistic regression fitted on frozen "
+        "train-video features, scored on the split; fine-tune: 10-clip video top-1 (test only). "
+        "Rate MSE and contr. loss: lower is better. GMACs/sample: forward multiply-accumulates "
+        "of every network one training sample passes through (Table VIII).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def write_outputs(spec: CompareSpec, rows: Sequence[dict[str, Any]]) -> dict[str, Path]:
-    """``compare.md``, ``compare.json`` and (when there is something to draw) ``compare.png``."""
+    """``compare.md``, ``compare.json`` and (when there is something to draw) ``compare.png``.
+
+    ``rows``: ``{"name", "label", "runs": {seed: result}}`` per row (see :func:`run_compare`).
+    """
     from vidssl.eval.plots import plot_bars
     from vidssl.eval.report import _atomic_write, write_json
 
     out = spec.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    notes = [
-        "",
-        "Accuracies in percent. Pretext metrics on held-out (test split) clips; retrieval: test "
-        "videos query train videos; probe: logistic regression on frozen video features; "
-        "fine-tune: 10-clip video top-1. GMACs/sample: forward multiply-accumulates of every "
-        "network one training sample passes through (Table VIII).",
-        "",
-    ]
     paths = {"md": out / "compare.md", "json": out / "compare.json"}
-    _atomic_write(paths["md"], markdown_table(rows, spec.name) + "\n".join(notes))
-    write_json(paths["json"], {"name": spec.name, "evaluations": spec.evaluations,
-                               "methods": list(rows)})
-    values = table_values(rows)
-    chart = [c for c in CHART_COLUMNS if any(c in v for v in values.values())]
+    _atomic_write(paths["md"], summary_markdown(spec, rows))
+    ref = spec.reference_name()
+    write_json(paths["json"], {
+        "name": spec.name, "evaluations": spec.evaluations, "seeds": spec.seeds,
+        "reference": ref, "level": LEVEL, "methods": list(rows),
+        "summary": {sp: summarise(rows, sp) for sp in TABLE_SPLITS},
+        "differences": {sp: paired_differences(rows, ref, sp) for sp in TABLE_SPLITS},
+    })
+    summary = summarise(rows, "test")
+    chart = [c for c in CHART_COLUMNS if any(c in v for v in summary.values())]
     if chart:
-        paths["png"] = plot_bars({k: {c: v[c] for c in chart if c in v}
-                                  for k, v in values.items()},
-                                 out / "compare.png", title=spec.name, metrics=chart)
+        paths["png"] = plot_bars(
+            {k: {c: v[c]["mean"] for c in chart if c in v} for k, v in summary.items()},
+            out / "compare.png", title=f"{spec.name} (test)", metrics=chart,
+            errors={k: {c: v[c]["ci95"] for c in chart if c in v and v[c]["ci95"] is not None}
+                    for k, v in summary.items()})
     return paths
 
 
@@ -639,32 +907,52 @@ def run_compare(
     table_only: bool = False,
     log: Log = print,
 ) -> tuple[list[dict[str, Any]], dict[str, Path]]:
-    """Run every row (or ``only`` these), then write the table and chart over all rows done.
+    """Run every row (or ``only`` these) at every seed, then write the table and chart over
+    all runs done.
 
-    ``redo`` deletes those rows' folders first. ``table_only`` runs nothing and tabulates what
-    is on disk. Returns the rows and the output paths.
+    Seeds are the outer loop: after the first seed the whole table exists (without intervals)
+    and each further seed narrows it. ``redo`` deletes those rows' folders (every seed) first.
+    ``table_only`` runs nothing and tabulates what is on disk. Returns the rows
+    (``{"name", "label", "runs": {seed: result}}``, seed as a string: the run's
+    ``train.seed``) and the output paths.
     """
     for name in [*only, *redo]:
         if name != VIEW_NAME:
             spec.method(name)
+    seeds: list[int | None] = list(spec.seeds) if spec.seeds else [None]
     # Validate every row before running any: a typo in row 5 must not cost rows 1-4's time.
-    for m in spec.methods:
-        method_config(spec, m, extra)
+    configs = {(m.name, seed): method_config(spec, m, extra, seed)
+               for seed in seeds for m in spec.methods}
     if spec.view is not None:
-        view_config(spec, extra)
+        for seed in seeds:
+            view_config(spec, extra, seed)
     for name in redo:
         d = view_dir(spec) if name == VIEW_NAME else method_dir(spec, spec.method(name))
         if d.exists():
             log(f"[{name}] --redo: removing {d}")
             shutil.rmtree(d)
-    rows: list[dict[str, Any]] = []
-    for m in spec.methods:
-        if table_only or (only and m.name not in only):
-            done = _read_json(method_dir(spec, m) / "result.json")
-            if done is not None:
-                rows.append(done)
-            continue
-        rows.append(run_method(spec, m, extra, progress=progress, log=log))
-        write_outputs(spec, rows)  # a partial table after every row
-    paths = write_outputs(spec, rows) if rows else {}
-    return rows, paths
+    if spec.seeds:
+        for m in spec.methods:
+            if (method_dir(spec, m) / "result.json").is_file():
+                log(f"[{m.name}] {method_dir(spec, m)} also holds a run from before seeds; it "
+                    "is left as it is and not tabulated (the seeds run in seed<k>/)")
+    runs: dict[str, dict[str, dict[str, Any]]] = {m.name: {} for m in spec.methods}
+
+    def rows() -> list[dict[str, Any]]:
+        return [{"name": m.name, "label": m.label or m.name, "runs": runs[m.name]}
+                for m in spec.methods if runs[m.name]]
+
+    for seed in seeds:
+        for m in spec.methods:
+            key = str(configs[(m.name, seed)].train.seed)
+            if table_only or (only and m.name not in only):
+                done = _read_json(method_dir(spec, m, seed) / "result.json")
+                if done is not None:
+                    runs[m.name][key] = done
+                continue
+            runs[m.name][key] = run_method(spec, m, extra, progress=progress, log=log,
+                                           seed=seed)
+            write_outputs(spec, rows())  # a partial table after every run
+    done_rows = rows()
+    paths = write_outputs(spec, done_rows) if done_rows else {}
+    return done_rows, paths

@@ -41,6 +41,10 @@ class SyntheticConfig:
     max_frames: int = 96
     train_per_class: int = 40
     test_per_class: int = 20
+    # Validation videos per class, for choosing hyperparameters without touching test; -1 =
+    # as many as test_per_class, 0 = no val split. Drawn from their own seed stream, so adding
+    # them leaves the train and test videos bit-identical.
+    val_per_class: int = -1
     seed: int = 0
 
 
@@ -55,6 +59,7 @@ class DataConfig:
     split_dir: str = ""  # where split files live; default: inside root (see datasets.py)
     train_list: str = ""  # folder layout: optional "relative/path label" list for train
     test_list: str = ""  # folder layout: optional list for test
+    val_list: str = ""  # folder layout: optional list for val (model selection; no default)
     frame_pattern: str = ""  # frame-folder file pattern, "" = auto (img_00001.jpg, frame000001.jpg)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     # model input: "rgb" (the paper's) or "diff" (frame differences, see README)

@@ -14,7 +14,7 @@ import torch
 from vidssl.cli import main
 from vidssl.config import ConfigError, DataConfig, SyntheticConfig
 from vidssl.data import synthetic
-from vidssl.data.datasets import build_source
+from vidssl.data.datasets import build_source, has_split
 from vidssl.data.synthetic import (
     DIRECTION_CLASSES,
     MOTION_CLASSES,
@@ -107,6 +107,43 @@ def test_splits_are_balanced_disjoint_and_labelled_by_name():
     assert [r.path for r in both.records] == [r.path for r in train.records + test.records]
 
 
+def test_train_and_test_videos_are_bit_identical_to_before_the_val_split():
+    """Adding the val split must not change a single byte of train or test: results computed
+    before it existed stay valid. The digest was taken from the code before val existed (the
+    renderer is thread-count independent; a different CPU's float rounding could differ)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for split in ("train", "test"):
+        for video in synthetic.generate_split(SMALL, split):
+            digest.update(video.tobytes())
+    assert digest.hexdigest() == (
+        "dcd274481a490dd8e5a6dac24efb9d0872ed5b4c10236491208ff7daef6e367a"
+    )
+
+
+def test_val_split_is_its_own_balanced_set_of_new_videos():
+    val = synthetic_source(SMALL, "val")
+    n = len(MOTION_CLASSES)
+    assert Counter(val.labels) == {c: SMALL.test_per_class for c in range(n)}  # default: as test
+    other = synthetic_source(dataclasses.replace(SMALL, val_per_class=3), "val")
+    assert Counter(other.labels) == {c: 3 for c in range(n)}
+    seen = set()
+    for split in ("train", "test"):
+        src = synthetic_source(SMALL, split)
+        seen |= {src.open(i).frames([0]).tobytes() for i in range(len(src))}
+    assert all(other.open(i).frames([0]).tobytes() not in seen for i in range(len(other)))
+    assert all("_val_" in r.path for r in other.records)
+    # "all" stays train + test: val is kept apart for model selection.
+    assert len(synthetic_source(SMALL, "all")) == len(seen)
+    no_val = DataConfig(dataset="synthetic", synthetic=dataclasses.replace(SMALL, val_per_class=0))
+    assert not has_split(no_val, "val") and has_split(DataConfig(synthetic=SMALL), "val")
+    with pytest.raises(ConfigError, match="no val split"):
+        build_source(no_val, "val")
+    with pytest.raises(ConfigError, match="val_per_class"):
+        synthetic_source(dataclasses.replace(SMALL, val_per_class=-2), "val")
+
+
 def test_build_source_uses_the_synthetic_config_and_caches():
     cfg = DataConfig(dataset="synthetic", synthetic=dataclasses.replace(SMALL, variant="direction"))
     src = build_source(cfg, "test")
@@ -144,17 +181,18 @@ def _decode(path: Path) -> np.ndarray:
 def test_synth_command_writes_a_folder_dataset(tmp_path, capsys):
     out = tmp_path / "synth"
     argv = ["synth", "--out", str(out), "--size", "32", "--seed", "3", "--no-progress",
-            "--train-per-class", "1", "--test-per-class", "1",
+            "--train-per-class", "1", "--test-per-class", "1", "--val-per-class", "1",
             "--min-frames", "10", "--max-frames", "14"]  # fmt: skip
     assert main(argv) == 0
     assert "data.dataset=folder" in capsys.readouterr().out
     cfg = SyntheticConfig(size=32, seed=3, train_per_class=1, test_per_class=1,
-                          min_frames=10, max_frames=14)  # fmt: skip
+                          val_per_class=1, min_frames=10, max_frames=14)  # fmt: skip
     assert (out / "classes.txt").read_text().split() == list(MOTION_CLASSES)
 
     folder = DataConfig(dataset="folder", root=str(out), train_list=str(out / "train.txt"),
-                        test_list=str(out / "test.txt"))  # fmt: skip
-    for split in ("train", "test"):
+                        test_list=str(out / "test.txt"),
+                        val_list=str(out / "val.txt"))  # fmt: skip
+    for split in ("train", "test", "val"):
         files = build_source(folder, split)
         memory = synthetic_source(cfg, split)
         assert files.classes == memory.classes

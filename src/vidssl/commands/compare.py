@@ -17,8 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "evaluate it (held-out pretext metrics, retrieval, linear probe, fine-tuning, as "
             "the file's 'evaluations' list says), then write <out_dir>/compare.md (rows = "
             "methods, columns = metrics, GMACs per training sample), compare.json and a bar "
-            "chart compare.png. Finished work is reused: run it again after a crash or with "
-            "more methods and only what is missing runs. Ready-made files: "
+            "chart compare.png; with 'seeds: [0, 1, 2]' (or --seeds) every method runs once "
+            "per seed and the table gives 95% intervals. Where the data have a val split, "
+            "val and test are both scored: choose on val, report test. Finished work is "
+            "reused: run it again after a crash or with more methods (or seeds) and only what "
+            "is missing runs. Ready-made files: "
             "configs/compare/{ablation,baselines,segments,rates}.yaml (paper scale, UCF101, "
             "R(2+1)D) and their *-demo.yaml variants (synthetic data, CPU). The file format "
             "is documented in vidssl/compare.py. Example: vidssl compare --config "
@@ -36,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--redo", nargs="+", metavar="NAME", default=[],
                    help="delete these methods' folders and run them from scratch (needed when "
                         "a method's pretraining config changed since it ran)")
+    p.add_argument("--seeds", metavar="K,K,...",
+                   help="run every method once per training seed, e.g. 0,1,2 (replaces the "
+                        "file's 'seeds'); the table gives mean ± 95%% interval over seeds and "
+                        "paired differences against the file's 'reference' row")
     p.add_argument("--out", metavar="DIR", help="output folder (instead of the file's out_dir)")
     p.add_argument("--device", metavar="DEV",
                    help="cpu, cuda or cuda:N (shortcut for train.device=...)")
@@ -50,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vidssl.compare import CompareError, load_compare, markdown_table, run_compare
+    from vidssl.compare import CompareError, load_compare, parse_seeds, run_compare
     from vidssl.config import ConfigError
 
     extra = list(args.overrides or [])
@@ -63,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         spec = load_compare(args.config)
         if args.out:
             spec.out_dir = Path(args.out)
+        if args.seeds is not None:
+            spec.seeds = parse_seeds(args.seeds)
         rows, paths = run_compare(spec, extra, only=args.only, redo=args.redo,
                                   progress=not args.no_progress, table_only=args.table_only,
                                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -72,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print("vidssl compare: no finished methods to tabulate", file=sys.stderr)
         return 1
-    print(markdown_table(rows, spec.name))
+    print(paths["md"].read_text())
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     print(f"wall time: {time.perf_counter() - t0:.0f} s")

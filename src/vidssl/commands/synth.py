@@ -17,11 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Render the synthetic motion data set (the one 'vidssl demo' and data.dataset="
             "synthetic generate in memory) and save it as real mp4 files, so you can look at "
             "it and use it as a file data set. Layout: DIR/<class>/<class>_<split>_<i>.mp4, "
-            "DIR/train.txt and DIR/test.txt with lines '<relative path> <label>', and "
-            "DIR/classes.txt with the class names in label order. Use it with: "
+            "DIR/train.txt, DIR/test.txt and DIR/val.txt with lines '<relative path> <label>', "
+            "and DIR/classes.txt with the class names in label order. Use it with: "
             "data.dataset=folder data.root=DIR data.train_list=DIR/train.txt "
-            "data.test_list=DIR/test.txt. The same options give the same videos as the "
-            "in-memory data set (up to video compression)."
+            "data.test_list=DIR/test.txt data.val_list=DIR/val.txt (val: for choosing "
+            "hyperparameters, so test stays untouched). The same options give the same "
+            "videos as the in-memory data set (up to video compression)."
         ),
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
@@ -32,11 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=d.size, metavar="S",
                    help=f"frame side in pixels (default {d.size}; 32 for the CPU demo)")
     p.add_argument("--seed", type=int, default=d.seed, metavar="N",
-                   help=f"data seed; train and test use disjoint streams (default {d.seed})")
+                   help=f"data seed; train, test and val use disjoint streams (default {d.seed})")
     p.add_argument("--train-per-class", type=int, default=d.train_per_class, metavar="K",
                    help=f"training videos per class (default {d.train_per_class})")
     p.add_argument("--test-per-class", type=int, default=d.test_per_class, metavar="K",
                    help=f"test videos per class (default {d.test_per_class})")
+    p.add_argument("--val-per-class", type=int, default=d.val_per_class, metavar="K",
+                   help="validation videos per class, for model selection (default: as many "
+                        "as --test-per-class; 0: no val split)")
     p.add_argument("--min-frames", type=int, default=d.min_frames, metavar="T",
                    help=f"fewest frames per video (default {d.min_frames})")
     p.add_argument("--max-frames", type=int, default=d.max_frames, metavar="T",
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         train_per_class=args.train_per_class,
         test_per_class=args.test_per_class,
+        val_per_class=args.val_per_class,
         seed=args.seed,
     )
     with tqdm(desc="synth", unit="video", disable=args.no_progress or None) as bar:
@@ -72,13 +77,15 @@ def run(args: argparse.Namespace) -> int:
         summary = write_synthetic(args.out, cfg, codec=args.codec, progress=progress)
     n = summary["videos"]
     out = summary["out_dir"]
+    counts = " + ".join(f"{k} {sp}" for sp, k in n.items())
     print(
-        f"wrote {n['train']} train + {n['test']} test videos ({summary['frames']} frames, "
+        f"wrote {counts} videos ({summary['frames']} frames, "
         f"{summary['classes']} classes, {summary['codec']}) to {out} "
         f"in {summary['seconds']:.1f} s"
     )
+    val = f" data.val_list={out}/val.txt" if "val" in n else ""
     print(
         f"use: data.dataset=folder data.root={out} data.train_list={out}/train.txt "
-        f"data.test_list={out}/test.txt"
+        f"data.test_list={out}/test.txt{val}"
     )
     return 0

@@ -313,14 +313,16 @@ def _list_path(root: Path, name: str) -> Path:
 
 def folder_source(data_cfg: Any, split: str) -> VideoSource:
     """A folder per class: ``root/<class>/<video file or frame folder>``; labels follow sorted
-    class names. ``data.train_list`` / ``data.test_list`` (paths relative to root) select the
-    split with lines ``relative/path label`` (label = class name or 0-based number); without
-    them every video belongs to every split."""
+    class names. ``data.train_list`` / ``data.test_list`` / ``data.val_list`` (paths relative
+    to root) select the split with lines ``relative/path label`` (label = class name or 0-based
+    number); without train and test lists every video belongs to those splits. A val split
+    exists only where ``data.val_list`` names one (see :func:`has_split`)."""
     root = _root(data_cfg)
     fp = data_cfg.frame_pattern
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not is_frame_folder(p, fp))
     label_of = {c: i for i, c in enumerate(classes)}
-    lists = {"train": data_cfg.train_list, "test": data_cfg.test_list}
+    lists = {"train": data_cfg.train_list, "test": data_cfg.test_list,
+             "val": data_cfg.val_list}
     chosen = [lists[s] for s in (("train", "test") if split == "all" else (split,)) if lists[s]]
     records = []
     if not chosen:
@@ -377,10 +379,27 @@ _BUILDERS: dict[str, Callable[[Any, str], VideoSource]] = {
 }
 
 
+def has_split(data_cfg: Any, split: str) -> bool:
+    """Whether the configured data set has ``split``. Every one has train and test; a val split
+    (for model selection) is held by the synthetic data (unless ``val_per_class`` is 0) and by
+    a folder data set with ``data.val_list``. The official UCF101/HMDB51/Kinetics splits have
+    none: carve one from train with a folder list if you need it."""
+    if split != "val":
+        return split in ("train", "test", "all")
+    if data_cfg.dataset == "synthetic":
+        from vidssl.data.synthetic import per_class
+
+        return per_class(data_cfg.synthetic, "val") > 0
+    return data_cfg.dataset == "folder" and bool(data_cfg.val_list)
+
+
 def build_source(data_cfg: Any, split: str = "train") -> VideoSource:
-    """The videos of ``data_cfg.dataset`` for ``split`` ("train", "test" or "all")."""
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be train, test or all; got {split!r}")
+    """The videos of ``data_cfg.dataset`` for ``split`` ("train", "test", "val" or "all")."""
+    if split not in ("train", "test", "val", "all"):
+        raise ValueError(f"split must be train, test, val or all; got {split!r}")
+    if not has_split(data_cfg, split):
+        raise ConfigError(f"data.dataset={data_cfg.dataset} has no val split (synthetic: "
+                          "data.synthetic.val_per_class > 0; folder: data.val_list)")
     if data_cfg.dataset == "synthetic":
         from vidssl.data.synthetic import synthetic_source
 

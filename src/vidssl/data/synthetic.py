@@ -29,7 +29,10 @@ sampling grids are per-frame affine maps. Frames are rendered at 64x64 at least 
 to smaller sizes (32x32 = 2x2 pooling), which anti-aliases the stripes. All random draws come
 from a numpy ``Generator`` seeded per video (``[seed, split, label, index]``) and the torch ops
 involved compute each output pixel independently, so a seed gives the same bytes whatever the
-number of threads. Train and test use disjoint seed sequences.
+number of threads. Train, test and val use disjoint seed sequences (the split's index in
+``SPLITS`` is part of the seed; val came last, so adding it left train and test unchanged).
+The val split exists for model selection: hyperparameters are chosen on val, results are
+reported on test.
 
 Videos are held in memory as uint8 arrays (DataLoader workers fork and share them) and cached
 per process, keyed by config and split, so pretraining and evaluation in one process generate
@@ -80,7 +83,8 @@ DIRECTION_CLASSES: tuple[str, ...] = (
     "zoom_out",
 )
 VARIANTS: dict[str, tuple[str, ...]] = {"motion": MOTION_CLASSES, "direction": DIRECTION_CLASSES}
-SPLITS = ("train", "test")
+# The order is part of every video's seed (see :func:`video_rng`): append, never reorder.
+SPLITS = ("train", "test", "val")
 FPS = 25.0
 
 # Nominal motion magnitudes, in pixels of a 64x64 frame (half of that at 32x32).
@@ -418,20 +422,28 @@ def check_config(syn_cfg: Any) -> None:
         )
     if syn_cfg.train_per_class < 0 or syn_cfg.test_per_class < 0:
         raise ConfigError("data.synthetic.train_per_class/test_per_class must be >= 0")
+    if syn_cfg.val_per_class < -1:
+        raise ConfigError("data.synthetic.val_per_class must be >= 0, or -1 for as many as "
+                          f"test_per_class; got {syn_cfg.val_per_class}")
+
+
+def per_class(syn_cfg: Any, split: str) -> int:
+    """Videos per class of ``split``; val defaults to test's count (``val_per_class: -1``)."""
+    if split not in SPLITS:
+        raise ValueError(f"synthetic split must be one of {', '.join(SPLITS)}; got {split!r}")
+    if split == "val":
+        return syn_cfg.test_per_class if syn_cfg.val_per_class < 0 else syn_cfg.val_per_class
+    return syn_cfg.train_per_class if split == "train" else syn_cfg.test_per_class
 
 
 def split_plan(syn_cfg: Any, split: str) -> list[tuple[int, int]]:
-    """``(label, index_in_class)`` of every video of ``split`` ("train" or "test"), class-major."""
-    if split not in SPLITS:
-        raise ValueError(f"synthetic split must be train or test; got {split!r}")
-    per_class = syn_cfg.train_per_class if split == "train" else syn_cfg.test_per_class
-    return [
-        (label, k) for label in range(len(class_names(syn_cfg.variant))) for k in range(per_class)
-    ]
+    """``(label, index_in_class)`` of every video of ``split`` (train, test, val), class-major."""
+    n = per_class(syn_cfg, split)
+    return [(label, k) for label in range(len(class_names(syn_cfg.variant))) for k in range(n)]
 
 
 def video_rng(seed: int, split: str, label: int, index: int) -> np.random.Generator:
-    """The generator of one video; train and test draw from disjoint seed sequences."""
+    """The generator of one video; train, test and val draw from disjoint seed sequences."""
     return np.random.default_rng([int(seed), SPLITS.index(split), int(label), int(index)])
 
 
@@ -452,13 +464,12 @@ _CACHE: dict[tuple[Any, ...], list[np.ndarray]] = {}
 
 
 def _cache_key(syn_cfg: Any, split: str) -> tuple[Any, ...]:
-    per_class = syn_cfg.train_per_class if split == "train" else syn_cfg.test_per_class
     return (
         syn_cfg.variant,
         syn_cfg.size,
         syn_cfg.min_frames,
         syn_cfg.max_frames,
-        per_class,
+        per_class(syn_cfg, split),
         syn_cfg.seed,
         split,
     )
@@ -490,11 +501,12 @@ def clear_cache() -> None:
 
 
 def synthetic_source(syn_cfg: Any, split: str = "train") -> VideoSource:
-    """The synthetic videos of ``split`` ("train", "test" or "all") as an in-memory source.
+    """The synthetic videos of ``split`` ("train", "test", "val" or "all") in memory.
 
     Generated on first use and cached, so train and evaluation in one process share them.
+    "all" is train then test, as for every data set (val is kept apart for model selection).
     """
-    splits = SPLITS if split == "all" else (split,)
+    splits = ("train", "test") if split == "all" else (split,)
     records: list[VideoRecord] = []
     videos: list[ArrayVideo] = []
     for sp in splits:
@@ -562,22 +574,24 @@ def write_synthetic(
 ) -> dict[str, Any]:
     """Write the data set as mp4 files in the generic folder layout and return a summary.
 
-    Layout: ``out_dir/<class>/<class>_<split>_<i>.mp4``; ``train.txt`` and ``test.txt`` with
-    lines ``<relative path> <label>``; ``classes.txt`` with one class name per line in label
-    order (also the sorted order of the class folders). Use it as
-    ``data.dataset=folder data.root=DIR data.train_list=DIR/train.txt data.test_list=...``.
+    Layout: ``out_dir/<class>/<class>_<split>_<i>.mp4``; ``train.txt``, ``test.txt`` and
+    (unless ``val_per_class`` is 0) ``val.txt`` with lines ``<relative path> <label>``;
+    ``classes.txt`` with one class name per line in label order (also the sorted order of the
+    class folders). Use it as ``data.dataset=folder data.root=DIR
+    data.train_list=DIR/train.txt data.test_list=DIR/test.txt data.val_list=DIR/val.txt``.
     """
     check_config(syn_cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     codec = codec or pick_codec()
     names = class_names(syn_cfg.variant)
-    plans = {sp: split_plan(syn_cfg, sp) for sp in SPLITS}
+    plans = {sp: split_plan(syn_cfg, sp) for sp in SPLITS
+             if sp != "val" or per_class(syn_cfg, sp) > 0}
     total = sum(len(p) for p in plans.values())
     done = 0
     start = time.perf_counter()
     frames_written = 0
-    for sp in SPLITS:
+    for sp in plans:
         lines = []
         for label, k in plans[sp]:
             rel = video_name(syn_cfg, sp, label, k) + ".mp4"
@@ -594,7 +608,7 @@ def write_synthetic(
         "out_dir": str(out),
         "variant": syn_cfg.variant,
         "classes": len(names),
-        "videos": {sp: len(plans[sp]) for sp in SPLITS},
+        "videos": {sp: len(plans[sp]) for sp in plans},
         "frames": frames_written,
         "codec": codec,
         "seconds": time.perf_counter() - start,
@@ -610,6 +624,7 @@ __all__ = [
     "clear_cache",
     "generate_split",
     "make_video",
+    "per_class",
     "render_video",
     "split_plan",
     "synthetic_source",

@@ -175,9 +175,11 @@ def plot_bars(
     path: str | Path,
     title: str = "",
     metrics: Sequence[str] = (),
+    errors: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Path:
     """Grouped bars: ``{run: {metric: value}}`` -> one panel per metric, one bar per run (the
     pretext-metric figures of Tables III, IV, VII: order accuracy, rate error, contrastive loss).
+    ``errors`` (same shape, optional): half-widths drawn as error bars (e.g. 95% intervals).
     """
     runs = list(values)
     if not metrics:
@@ -192,8 +194,11 @@ def plot_bars(
     for i, m in enumerate(metrics):
         ax = axes[0][i]
         ys = [float(values[r].get(m, float("nan"))) for r in runs]
-        bars = ax.bar(range(len(runs)), ys, color=[cmap(j % 10) for j in range(len(runs))])
-        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+        err = [float((errors or {}).get(r, {}).get(m, 0.0)) for r in runs]
+        bars = ax.bar(range(len(runs)), ys, color=[cmap(j % 10) for j in range(len(runs))],
+                      yerr=err if any(err) else None, capsize=3)
+        # With error bars the value goes inside the bar, where the bar's whisker is not.
+        ax.bar_label(bars, fmt="%.3g", fontsize=7, label_type="center" if any(err) else "edge")
         ax.set_xticks(range(len(runs)), runs, rotation=30, ha="right", fontsize=8)
         ax.set_title(m, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
