@@ -466,6 +466,7 @@ class SkipLog:
             "skipped": len(skipped),
             "skipped_videos": len({e["path"] for e in skipped}),
             "short": sum(1 for e in ev if e["kind"] == "short"),
+            "short_videos": len({e["path"] for e in ev if e["kind"] == "short"}),
         }
 
     def summary(self) -> str:
