@@ -133,12 +133,9 @@ class FeatureSet:
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> the first GPU when there is one, else the CPU; asking for CUDA on a machine
     without it is an error rather than a silent fall-back (same rule as pretraining)."""
-    if name in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{name}' requested but CUDA is not available")
-    return dev
+    from vidssl.train.pretrain import resolve_device as resolve
+
+    return resolve(name or "auto")
 
 
 def random_backbone(cfg: Config) -> nn.Module:

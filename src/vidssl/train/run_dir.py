@@ -172,16 +172,19 @@ def describe_checkpoint(path: Path) -> str:
         return ""
 
 
-def refuse_existing_run(checkpoint: Path, *, resume_hint: str, overwrite_hint: str) -> None:
+def refuse_existing_run(checkpoint: Path, *, resume_hint: str = "",
+                        overwrite_hint: str = "--overwrite") -> None:
     """Stop when ``checkpoint`` exists: a fresh start would overwrite a run."""
     if not checkpoint.is_file():
         return
     state = describe_checkpoint(checkpoint)
     state = f" ({state})" if state else ""
+    options = ([f"continue it with {resume_hint}"] if resume_hint else []) + [
+        f"start again with {overwrite_hint} (deletes it)", "choose another output folder"]
+    first = ", ".join(options[:-1])
     raise RunDirError(
-        f"{checkpoint.parent} already holds a run: {checkpoint.name}{state}. Continue it with "
-        f"{resume_hint}, start again with {overwrite_hint} (deletes it), or choose another "
-        "output folder"
+        f"{checkpoint.parent} already holds a run: {checkpoint.name}{state}. "
+        f"{first[0].upper()}{first[1:]}, or {options[-1]}"
     )
 
 
