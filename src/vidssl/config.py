@@ -352,7 +352,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def _one_line(exc: Exception) -> str:
-    """A YAML error's message on one line (PyYAML spreads its marks over several)."""
+    """A YAML error as one short line: the problem and where (PyYAML spreads its message
+    over several lines with a source excerpt)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
     return " ".join(str(exc).split())
 
 

@@ -35,9 +35,9 @@ KINDS = {
     "view": ("a view-synthesis checkpoint", "vidssl pretrain-view"),
 }
 
-# Slow writes on purpose (seconds per MB), only for the fault test that kills a run while
-# it writes a checkpoint: tiny test checkpoints are otherwise written too fast to hit.
-_SLOW_WRITE_ENV = "VIDSSL_TEST_SLOW_CHECKPOINT_WRITE"
+# Slow writes on purpose (seconds per MB written), only for the fault test that kills a run
+# while it writes a checkpoint: tiny test checkpoints are otherwise written too fast to hit.
+SLOW_WRITE_ENV = "VIDSSL_TEST_SLOW_CHECKPOINT_WRITE"
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
@@ -47,8 +47,7 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            _slow_write_for_tests(fh)
+            torch.save(obj, _SlowWriter.wrap(fh))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -63,13 +62,28 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def _slow_write_for_tests(fh: Any) -> None:
-    delay = float(os.environ.get(_SLOW_WRITE_ENV, "0") or 0)
-    if delay > 0:
+class _SlowWriter:
+    """A file that pauses after each write (``SLOW_WRITE_ENV`` seconds per MB): the fault
+    test's way to land a ``kill -9`` in the middle of a checkpoint write. Not used otherwise."""
+
+    def __init__(self, fh: Any, seconds_per_mb: float) -> None:
+        self.fh, self.seconds_per_mb = fh, seconds_per_mb
+
+    @classmethod
+    def wrap(cls, fh: Any) -> Any:
+        delay = float(os.environ.get(SLOW_WRITE_ENV, "0") or 0)
+        return cls(fh, delay) if delay > 0 else fh
+
+    def write(self, data: Any) -> int:
         import time
 
-        fh.flush()
-        time.sleep(delay)
+        n = self.fh.write(data)
+        self.fh.flush()  # the half-written file is on disk, as a real kill would find it
+        time.sleep(len(data) * self.seconds_per_mb / 1e6)
+        return n
+
+    def flush(self) -> None:
+        self.fh.flush()
 
 
 def _load_failure(path: Path, exc: BaseException) -> str:
@@ -177,13 +191,24 @@ def load_weights(module: torch.nn.Module, state: Any, path: str | Path, what: st
     (another backbone or width than the checkpoint's config claims: a damaged checkpoint)."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: damaged checkpoint, '{what}' is not a state dict")
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    resized = [k for k in own if k in state and getattr(state[k], "shape", None) is not None
+               and tuple(state[k].shape) != tuple(own[k].shape)]
+    problems = [f"{len(keys)} {word} (first: {keys[0]})" for keys, word in
+                ((missing, "missing"), (unexpected, "unexpected"), (resized, "of another shape"))
+                if keys]
+    if problems:
         raise CheckpointError(
             f"{path}: the '{what}' weights do not fit the network its config describes "
-            f"({first[:200]})") from None
+            f"({'; '.join(problems)}): the file is damaged or was edited")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:  # e.g. a value that is not a tensor
+        first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
+        raise CheckpointError(f"{path}: the '{what}' weights cannot be loaded ({first[:200]})"
+                              ) from None
 
 
 def load_backbone(

@@ -64,15 +64,15 @@ def prepare_out_dir(out: str | Path, key: str = "train.out_dir") -> Path:
     """``out`` as a folder that exists; a path that is a file (or lies under one) is refused
     before anything is built, naming the option."""
     out = Path(out)
+    named = f"{key} {out}" if key.startswith("-") else f"{key}={out}"
     if out.exists() and not out.is_dir():
-        raise RunDirError(f"{key}={out} is a file, not a folder; choose another output folder")
+        raise RunDirError(f"{named} is a file, not a folder; choose another output folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise RunDirError(
-            f"{key}={out}: a part of the path is a file, not a folder") from None
+        raise RunDirError(f"{named}: a part of the path is a file, not a folder") from None
     except PermissionError:
-        raise RunDirError(f"{key}={out}: no permission to create this folder") from None
+        raise RunDirError(f"{named}: no permission to create this folder") from None
     return out
 
 
