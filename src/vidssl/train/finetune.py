@@ -170,6 +170,18 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
         torch.set_num_threads(cfg.train.threads)
     if backbone is None:
         backbone, init = random_backbone(cfg), "random"
+    fingerprint = backbone_fingerprint(backbone)
+    if not source and init == "random":
+        source = f"a random init (model.backbone={cfg.model.backbone}, train.seed={cfg.train.seed})"
+    # what the folder holds is checked before anything is built or written
+    ckpt_path = out / CHECKPOINT
+    state: dict[str, Any] | None = None
+    if resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path, map_location="cpu", kind="finetune")
+        _check_resume(state, ckpt_path, cfg, fingerprint, source)
+    elif ctx.is_main:
+        clear_run(out, RUN_FILES)  # start over: no rows or results of an earlier run remain
+    du.barrier(ctx)
     train_source = train_source if train_source is not None else build_source(cfg.data, "train")
     test_source = test_source if test_source is not None else build_source(cfg.data, "test")
     if len(train_source) == 0:
@@ -179,9 +191,6 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
         raise DataError("fine-tuning needs labelled training videos (a label is -1; "
                         "data.dataset=unlabeled has no labels)")
     num_classes = len(train_source.classes) or int(max(train_source.labels)) + 1
-    fingerprint = backbone_fingerprint(backbone)
-    if not source and init == "random":
-        source = f"a random init (model.backbone={cfg.model.backbone}, train.seed={cfg.train.seed})"
 
     torch.manual_seed(cfg.train.seed)  # the classifier's initial weights
     model = VideoClassifier(backbone, num_classes, dropout=ft.dropout)
@@ -208,16 +217,10 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
     drop_last = n_mine % batch == 1 and n_mine > batch
     steps_per_epoch = n_mine // batch if drop_last else -(-n_mine // batch)
 
-    ckpt_path = out / CHECKPOINT
     logger = MetricsLogger(out, name="finetune", enabled=ctx.is_main)
     start_epoch = 0
     last: dict[str, float] = {}  # metrics of the last finished epoch, for the results
-    if ctx.is_main and not (resume and ckpt_path.is_file()):
-        clear_run(out, RUN_FILES)  # start over: no rows or results of an earlier run remain
-    du.barrier(ctx)
-    if resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path, map_location="cpu", kind="finetune")
-        _check_resume(state, ckpt_path, cfg, fingerprint, source)
+    if state is not None:
         load_weights(model, state["model"], ckpt_path, "model")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

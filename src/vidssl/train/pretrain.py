@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -390,7 +391,7 @@ def _resume_state(cfg: Config, out: Path, resume: str | Path, overwrite: bool,
         history.append({"epoch": done, "step": int(ckpt["step"]), "changed": changes})
         if is_main:
             tqdm.write("vidssl: resuming with changed settings: " + ", ".join(
-                f"{k} {v[0]!r} -> {v[1]!r}" for k, v in changes.items()))
+                f"{k} {v[0]!r} -> {v[1]!r}" for k, v in changes.items()), file=sys.stderr)
     return ckpt, history
 
 
@@ -405,12 +406,12 @@ def _start_fresh(out: Path, overwrite: bool) -> None:
     removed = clear_run(out, RUN_FILES)
     if removed:
         tqdm.write(f"vidssl: --overwrite: deleted the earlier run in {out} ("
-                   + ", ".join(p.name for p in removed) + ")")
+                   + ", ".join(p.name for p in removed) + ")", file=sys.stderr)
     stale = sorted({p.name for pat in _DERIVED_OUTPUTS for p in out.glob(pat)})
     if stale:
         tqdm.write(f"vidssl: warning: {out} still holds results of the deleted run, which do "
                    "not describe the new checkpoint: " + ", ".join(stale[:8])
-                   + (" ..." if len(stale) > 8 else ""))
+                   + (" ..." if len(stale) > 8 else ""), file=sys.stderr)
 
 
 def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progress: bool,
