@@ -245,11 +245,15 @@ def _read_kinetics_csv(file: Path) -> list[tuple[int, dict[str, str]]]:
     if not file.is_file():
         raise FileNotFoundError(f"Kinetics annotation file not found: {file}")
     with file.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in _K400_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise SplitFileError(file, 1, f"header lacks column(s) {', '.join(missing)}")
-        return [(no, row) for no, row in enumerate(reader, 2)]
+        try:
+            reader = csv.DictReader(fh)
+            missing = [c for c in _K400_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise SplitFileError(file, 1, f"header lacks column(s) {', '.join(missing)}")
+            return [(no, row) for no, row in enumerate(reader, 2)]
+        except UnicodeDecodeError:
+            raise SplitFileError(file, 1, "not UTF-8 text (an annotation file is a CSV text "
+                                 "file)") from None
 
 
 def kinetics400_source(data_cfg: Any, split: str) -> VideoSource:

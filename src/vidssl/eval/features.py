@@ -207,7 +207,11 @@ def run_over_clips(
     whole videos (at least one). Each video's clips are decoded once, by the loader workers.
     """
     from vidssl.data.datasets import MultiClipDataset
+    from vidssl.errors import DataError
 
+    if len(source) == 0:
+        raise DataError(f"{getattr(source, 'name', '') or 'the data set'}: no videos "
+                        "(check data.dataset and data.root)")
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     per_batch = max(1, int(batch_size or cfg.eval.batch_size) // clips)
     workers = cfg.data.num_workers if num_workers is None else num_workers
