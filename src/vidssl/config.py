@@ -393,6 +393,8 @@ def resolve_config_path(path: str | Path) -> Path:
     p = Path(path)
     if p.is_file():
         return p
+    if p.is_dir():
+        raise ConfigError(f"config {path} is a folder, not a YAML file")
     parts = p.parts[1:] if p.parts and p.parts[0] == "configs" else p.parts
     candidate = PACKAGE_CONFIGS.joinpath(*parts) if parts else PACKAGE_CONFIGS
     if candidate.is_file():
