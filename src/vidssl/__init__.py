@@ -22,9 +22,9 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from vidssl.api import Encoder, load_encoder
     from vidssl.data.video import VideoError
+    from vidssl.errors import CheckpointError
     from vidssl.eval.features import FeatureSet
     from vidssl.export import ExportResult, export_encoder
-    from vidssl.train.checkpoint import CheckpointError
 
 # public name -> the module that defines it
 _LAZY = {
@@ -33,7 +33,7 @@ _LAZY = {
     "export_encoder": "vidssl.export",
     "ExportResult": "vidssl.export",
     "FeatureSet": "vidssl.eval.features",
-    "CheckpointError": "vidssl.train.checkpoint",
+    "CheckpointError": "vidssl.errors",
     "VideoError": "vidssl.data.video",
 }
 

@@ -45,21 +45,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv`` letting ``KEY=VALUE`` overrides (positionals) sit anywhere among the
+    options: ``vidssl pretrain train.epochs=5 --config c.yaml data.root=x --out y``.
+
+    argparse's intermixed parsing refuses a parser with subcommands, so the command word is
+    looked up first and its own parser reads the rest intermixed.
+    """
+    commands = next((a.choices for a in parser._actions
+                     if isinstance(a, argparse._SubParsersAction)), {})
+    if argv and argv[0] in commands:
+        args = commands[argv[0]].parse_intermixed_args(argv[1:])
+        args.command = argv[0]
+        return args
+    return parser.parse_args(argv)
+
+
+# OSErrors that describe the user's machine, not our code: shown as one line. A bare OSError
+# of another kind is left alone: it may be a bug of ours and deserves its traceback.
+_ENVIRONMENT_ERRORS = (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
+
+
+def _oserror_line(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from vidssl.config import ConfigError
+    from vidssl.errors import DISK_FULL_ERRNOS, UserError, is_disk_full
 
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(f"vidssl: config error: {exc}", file=sys.stderr)
+    except UserError as exc:
+        print(f"vidssl: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
         print(f"vidssl: {exc}", file=sys.stderr)
+        return 2
+    except _ENVIRONMENT_ERRORS as exc:
+        print(f"vidssl: {_oserror_line(exc)}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as exc:
+        if not (getattr(exc, "errno", None) in DISK_FULL_ERRNOS or is_disk_full(exc)):
+            raise
+        where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"vidssl: no space left on the device{where}; free some space and run again "
+              "(a training run resumes from its last checkpoint, which is intact)",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vidssl: interrupted", file=sys.stderr)

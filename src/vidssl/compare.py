@@ -475,7 +475,8 @@ def ensure_view(spec: CompareSpec, extra: Sequence[str] = (), progress: bool = T
         log(f"[{VIEW_NAME}] view module: done ({ckpt})")
         return ckpt
     log(f"[{VIEW_NAME}] view module: training ({vcfg.train.epochs} epochs) -> {out}")
-    return train_view(vcfg, out, progress=progress)
+    # an unfinished module of this same config (checked above) is trained again from scratch
+    return train_view(vcfg, out, progress=progress, overwrite=True)
 
 
 def _ensure_pretrained(cfg: Config, method: MethodSpec, progress: bool, log: Log,

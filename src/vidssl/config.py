@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,8 +22,10 @@ from typing import Any
 
 import yaml
 
+from vidssl.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A config key is unknown, has the wrong type, or holds an impossible value."""
 
 
@@ -317,11 +320,21 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}")
     if path in seen:
         raise ConfigError(f"config include loop through {path}")
-    with path.open() as fh:
-        try:
-            raw = yaml.safe_load(fh) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); a config is YAML text"
+                          ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(exc)}") from None
+    if raw is None:
+        # An empty file is a mistake (a wrong path, a file cut short), never a request for
+        # the full-size defaults: those would start a days-long run.
+        raise ConfigError(f"{path}: the config file is empty")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     include = raw.pop("include", None)
@@ -339,8 +352,22 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"override '{text}' has no key")
-    parsed = yaml.safe_load(value) if value.strip() else ""
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override '{text}': the value is not valid YAML ({_one_line(exc)}); "
+                          "quote it, e.g. key='value'") from None
     return key.split("."), parsed
+
+
+def _one_line(exc: Exception) -> str:
+    """A YAML error as one short line: the problem and where (PyYAML spreads its message
+    over several lines with a source excerpt)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(exc).split())
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -375,6 +402,8 @@ def resolve_config_path(path: str | Path) -> Path:
     p = Path(path)
     if p.is_file():
         return p
+    if p.is_dir():
+        raise ConfigError(f"config {path} is a folder, not a YAML file")
     parts = p.parts[1:] if p.parts and p.parts[0] == "configs" else p.parts
     candidate = PACKAGE_CONFIGS.joinpath(*parts) if parts else PACKAGE_CONFIGS
     if candidate.is_file():
@@ -400,8 +429,35 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
 
 
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _positive(key: str, value: float) -> None:
+    """``value`` must be a finite number > 0 (NaN fails every comparison, so test it)."""
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{key} must be a finite number > 0; got {value}")
+
+
+def _at_least(key: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"{key} must be >= {low}; got {value}")
+
+
+def _finite_nonnegative(key: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{key} must be a finite number >= 0; got {value}")
+
+
+def check_device(key: str, value: str) -> None:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``: a typo fails here, before training,
+    not after the data set and the model were built."""
+    if not DEVICE_PATTERN.fullmatch(value):
+        raise ConfigError(f"{key} must be auto, cpu, cuda, cuda:N or mps; got '{value}'")
+
+
 def validate(cfg: Config) -> None:
     """Reject impossible settings early, naming the key (DESIGN: fail before training)."""
+    _validate_sizes(cfg)
     s = cfg.sampler
     if not 2 <= s.n_segments <= 5:
         raise ConfigError(f"sampler.n_segments must be in 2..5; got {s.n_segments}")
@@ -448,8 +504,7 @@ def validate(cfg: Config) -> None:
     if c.bn_splits < 0 or (c.bn_splits and cfg.train.batch_size % c.bn_splits):
         raise ConfigError(f"contrastive.bn_splits must be 0 (automatic) or divide "
                           f"train.batch_size={cfg.train.batch_size}; got {c.bn_splits}")
-    if c.temperature <= 0:
-        raise ConfigError(f"contrastive.temperature must be > 0; got {c.temperature}")
+    _positive("contrastive.temperature", c.temperature)
     if not 0.0 <= c.momentum < 1.0:
         raise ConfigError(f"contrastive.momentum must be in [0, 1); got {c.momentum}")
     d = cfg.projection_dim()
@@ -469,8 +524,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"view.p must be in [0, 1]; got {cfg.view.p}")
     _choice("optim.name", cfg.optim.name, ("sgd", "adamw"))
     _choice("optim.schedule", cfg.optim.schedule, ("step", "cosine", "constant"))
-    if cfg.optim.lr <= 0:
-        raise ConfigError(f"optim.lr must be > 0; got {cfg.optim.lr}")
+    _positive("optim.lr", cfg.optim.lr)
     t = cfg.train
     if t.epochs < 1:
         raise ConfigError(f"train.epochs must be >= 1; got {t.epochs}")
@@ -482,3 +536,58 @@ def validate(cfg: Config) -> None:
     _choice("eval.feature", e.feature, ("pool", "conv5"))
     if e.clips < 1:
         raise ConfigError(f"eval.clips must be >= 1; got {e.clips}")
+
+
+def _validate_sizes(cfg: Config) -> None:
+    """Counts, sizes and rates that must be positive (or non-negative) and finite."""
+    d, t, o, f, e = cfg.data, cfg.train, cfg.optim, cfg.finetune, cfg.eval
+    syn = d.synthetic
+    _at_least("data.crop", d.crop, 1)
+    _at_least("data.num_workers", d.num_workers, 0)
+    _finite_nonnegative("data.color_jitter", d.color_jitter)
+    _at_least("data.synthetic.size", syn.size, 8)
+    _at_least("data.synthetic.min_frames", syn.min_frames, 1)
+    _at_least("data.synthetic.max_frames", syn.max_frames, syn.min_frames)
+    _at_least("data.synthetic.train_per_class", syn.train_per_class, 1)
+    _at_least("data.synthetic.test_per_class", syn.test_per_class, 1)
+    _at_least("sampler.clip_len", cfg.sampler.clip_len, 1)
+    _positive("model.width", cfg.model.width)
+    _at_least("model.proj_dim", cfg.model.proj_dim, 0)
+    _at_least("model.proj_hidden", cfg.model.proj_hidden, 0)
+    _at_least("model.order_hidden", cfg.model.order_hidden, 1)
+    if not (math.isfinite(cfg.model.dropout) and 0 <= cfg.model.dropout < 1):
+        raise ConfigError(f"model.dropout must be in [0, 1); got {cfg.model.dropout}")
+    _at_least("contrastive.queue_size", cfg.contrastive.queue_size, 0)
+    _positive("view.flow_lr", cfg.view.flow_lr)
+    _at_least("view.latent", cfg.view.latent, 1)
+    _at_least("view.width", cfg.view.width, 1)
+    for k in ("kl", "infomax", "infomin"):
+        _finite_nonnegative(f"view.{k}", getattr(cfg.view, k))
+    _finite_nonnegative("optim.momentum", o.momentum)
+    _finite_nonnegative("optim.weight_decay", o.weight_decay)
+    _positive("optim.gamma", o.gamma)
+    _finite_nonnegative("optim.warmup_epochs", o.warmup_epochs)
+    _at_least("train.steps_per_epoch", t.steps_per_epoch, 0)
+    _at_least("train.log_every", t.log_every, 0)
+    _at_least("train.eval_every", t.eval_every, 0)
+    _at_least("train.checkpoint_every", t.checkpoint_every, 0)
+    _at_least("train.threads", t.threads, 0)
+    if not t.out_dir.strip():
+        raise ConfigError("train.out_dir must name a folder; got ''")
+    check_device("train.device", t.device)
+    _at_least("finetune.epochs", f.epochs, 1)
+    _at_least("finetune.batch_size", f.batch_size, 1)
+    _positive("finetune.lr", f.lr)
+    _finite_nonnegative("finetune.weight_decay", f.weight_decay)
+    if not (math.isfinite(f.dropout) and 0 <= f.dropout < 1):
+        raise ConfigError(f"finetune.dropout must be in [0, 1); got {f.dropout}")
+    _at_least("finetune.clip_len", f.clip_len, 1)
+    _at_least("finetune.clip_step", f.clip_step, 1)
+    _at_least("finetune.test_clips", f.test_clips, 1)
+    _choice("finetune.optimizer", f.optimizer, ("sgd", "adamw"))
+    _at_least("eval.clip_len", e.clip_len, 1)
+    _at_least("eval.clip_step", e.clip_step, 1)
+    _at_least("eval.batch_size", e.batch_size, 1)
+    _at_least("eval.chunk_size", e.chunk_size, 1)
+    if not e.topk or min(e.topk) < 1:
+        raise ConfigError(f"eval.topk must be a list of k >= 1; got {e.topk}")

@@ -35,9 +35,13 @@ def _pretrained_checkpoint(cfg: Config, progress: bool) -> Path:
         if same and ckpt.get("epoch") == cfg.train.epochs and not ckpt.get("epoch_step"):
             tqdm.write(f"demo: reusing the finished pretraining in {path}")
             return path
-        if same:
-            tqdm.write(f"demo: resuming the pretraining in {path}")
-            resume = path
+        if not same:
+            from vidssl.errors import RunDirError
+
+            raise RunDirError(f"{path.parent} holds a demo pretraining with another config; "
+                              "choose another --out (or delete that folder to start again)")
+        tqdm.write(f"demo: resuming the pretraining in {path}")
+        resume = path
     return pretrain(cfg, resume=resume, progress=progress)
 
 
@@ -61,10 +65,10 @@ def _evaluate(name: str, backbone: Any, cfg: Config, out: Path, sources: tuple[A
                              grid=out / f"retrieval_{tag}.png", progress=progress)
     probe = probe_features(train, test, seed=cfg.train.seed)
     images = [(f"Retrieval, {name}: test queries and their top-3 train videos",
-               Path(ret["grid"])),
-              (f"t-SNE of test-video features, {name}",
-               plot_tsne(test.video_level(), test.labels, out / f"tsne_{tag}.png",
-                         classes=test.classes, title=f"t-SNE, {name}", seed=cfg.train.seed))]
+               Path(ret["grid"]))] if ret["grid"] else []
+    images += [(f"t-SNE of test-video features, {name}",
+                plot_tsne(test.video_level(), test.labels, out / f"tsne_{tag}.png",
+                          classes=test.classes, title=f"t-SNE, {name}", seed=cfg.train.seed))]
     row = {"retrieval top-1": ret["top1"], "retrieval top-5": ret["top5"],
            "retrieval top-10": ret["top10"], "linear probe": probe["accuracy"]}
     if do_finetune:

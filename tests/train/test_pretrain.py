@@ -69,14 +69,15 @@ def test_resume_mid_epoch_equals_uninterrupted(tmp_path: Path) -> None:
 
 
 def test_nan_loss_names_step_and_term_and_keeps_last_checkpoint(tmp_path: Path) -> None:
-    first = pretrain(tiny_cfg(tmp_path, "train.epochs=1"), progress=False)
-    before = load_checkpoint(first)
-    # a second run into the same folder whose weights blow up after the first update
+    good = pretrain(tiny_cfg(tmp_path / "good", "train.epochs=1"), progress=False)
+    # the same run, whose learning rate explodes after epoch 1 (checkpointed): NaN in epoch 2
+    blowup = tiny_cfg(tmp_path / "run", "train.epochs=2", "optim.milestones=[1]",
+                      "optim.gamma=1e30")
     with pytest.raises(NonFiniteLossError, match=r"step \d+: loss_\w+"):
-        pretrain(tiny_cfg(tmp_path, "train.epochs=2", "optim.lr=1e30"), progress=False)
-    after = load_checkpoint(first)
-    assert after["step"] == before["step"]
-    _same_state(before["model"], after["model"])
+        pretrain(blowup, progress=False)
+    kept = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert (kept["epoch"], kept["step"]) == (1, 3)
+    _same_state(load_checkpoint(good)["model"], kept["model"])
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("source", metavar="SOURCE", help="a video file or a folder of frame images")
-    p.add_argument("--segments", type=int, default=3, help="number of segments n (2..5)")
+    p.add_argument("--segments", type=int, default=3,
+                   help="number of segments n (2..5, as sampler.n_segments)")
     p.add_argument(
         "--rates",
         type=int,
@@ -95,10 +96,23 @@ def draw_strip(frames: np.ndarray, clip: object, path: str) -> None:
     plt.close(fig)
 
 
+# Picture formats matplotlib writes: a strip saved as "x.mp4" would fail after the decoding.
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+
+
 def run_sample_clip(args: argparse.Namespace) -> int:
     from vidssl.data.sampling import PretextSampler
     from vidssl.data.video import ShortVideoError, VideoError, open_video
 
+    if not 2 <= args.segments <= 5:
+        # one "segment" has no order to predict: the pretext task needs 2..5 (DESIGN 1)
+        print(f"vidssl sample-clip: --segments must be in 2..5; got {args.segments}",
+              file=sys.stderr)
+        return 2
+    if args.png and not args.png.lower().endswith(PICTURE_SUFFIXES):
+        print(f"vidssl sample-clip: --png {args.png}: the picture must end in "
+              f"{', '.join(PICTURE_SUFFIXES)}", file=sys.stderr)
+        return 2
     try:
         sampler = PretextSampler(
             clip_len=args.length,
@@ -136,9 +150,10 @@ def run_sample_clip(args: argparse.Namespace) -> int:
         print(json.dumps(info))
     elif not (args.save_frames or args.png):
         print(f"{args.source}: {video.num_frames} frames at {video.fps:.2f} fps")
-        for pos, (seg, rate) in enumerate(zip(clip.segments, clip.rates, strict=True)):
-            print(f"  position {pos}: segment {clip.perm[pos]} rate {int(rate)}: {list(seg)}")
-        print(f"  order label {clip.order} (perm {list(clip.perm)})")
+        plain = clip.to_json()  # plain ints: numpy 2 would print np.int64(0)
+        for pos, (seg, rate) in enumerate(zip(plain["segments"], plain["rates"], strict=True)):
+            print(f"  position {pos}: segment {plain['perm'][pos]} rate {rate}: {seg}")
+        print(f"  order label {plain['order']} (perm {plain['perm']})")
         if clip.looped or clip.capped:
             print(f"  short video: {'looped/padded' if clip.looped else 'rates capped'}")
     return 0

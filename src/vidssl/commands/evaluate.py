@@ -74,6 +74,7 @@ def resolve_backbone(args: argparse.Namespace) -> tuple[Any, Config, str]:
     from vidssl.train.checkpoint import load_backbone
 
     backbone, ckpt_cfg = load_backbone(args.checkpoint)
+    _refuse_model_overrides(overrides, ckpt_cfg, args.checkpoint)
     if args.config:
         cfg = load_config(args.config, overrides)
         cfg.model = ckpt_cfg.model
@@ -83,11 +84,42 @@ def resolve_backbone(args: argparse.Namespace) -> tuple[Any, Config, str]:
     return backbone, cfg, "checkpoint"
 
 
+# What describes the trained network: taken from the checkpoint, never from the command line.
+_NETWORK_KEYS = ("model", "data.input")
+
+
+def _refuse_model_overrides(overrides: list[str], ckpt_cfg: Config, checkpoint: str) -> None:
+    """An override of a model key (or ``data.input``) that contradicts the checkpoint would
+    evaluate one network and label the results with another: refuse it, naming the key.
+    An override that repeats the checkpoint's own value is harmless and allowed."""
+    from vidssl.config import parse_override
+
+    base = ckpt_cfg.to_dict()
+    for text in overrides:
+        key = ".".join(parse_override(text)[0])
+        if not any(key == k or key.startswith(k + ".") for k in _NETWORK_KEYS):
+            continue
+        cfg = config_from_dict(apply_overrides(base, [text]))
+        if cfg.model != ckpt_cfg.model or cfg.data.input != ckpt_cfg.data.input:
+            node: Any = base
+            for part in key.split("."):
+                node = node.get(part, "<unset>") if isinstance(node, dict) else "<unset>"
+            raise ConfigError(
+                f"{text}: contradicts the checkpoint {checkpoint}, whose {key} is {node!r}; "
+                "the model keys and data.input of an evaluation are the checkpoint's (they "
+                "describe the network that was trained): drop the override"
+            )
+
+
 def _out_dir(args: argparse.Namespace, cfg: Config, sub: str = "") -> Path:
+    from vidssl.train.run_dir import prepare_out_dir
+
     if args.out:
-        return Path(args.out)
-    base = Path(args.checkpoint).parent if args.checkpoint else Path(cfg.train.out_dir)
-    return base / sub if sub else base
+        out = Path(args.out)
+    else:
+        base = Path(args.checkpoint).parent if args.checkpoint else Path(cfg.train.out_dir)
+        out = base / sub if sub else base
+    return prepare_out_dir(out, "--out")
 
 
 def _tag(cfg: Config) -> str:
@@ -116,7 +148,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output folder (default: <checkpoint folder>/finetune-<dataset>-splitN; "
                         "with --init random: <train.out_dir>/finetune-<dataset>-splitN)")
     p.add_argument("--no-resume", action="store_true",
-                   help="start over even if the output folder holds finetune_last.pt")
+                   help="start over even if the output folder holds finetune_last.pt (deletes "
+                        "that fine-tuning; without this flag it is resumed, but only if it "
+                        "started from the same checkpoint and settings)")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="start N processes with torchrun (DistributedDataParallel); same as "
                         "'torchrun --nproc_per_node N -m vidssl finetune ...'")
@@ -252,7 +286,8 @@ def run_finetune(args: argparse.Namespace) -> int:
     backbone, cfg, init = resolve_backbone(args)
     out = _out_dir(args, cfg, f"finetune-{_tag(cfg)}" + ("-random" if init == "random" else ""))
     res = finetune(backbone if init == "checkpoint" else None, cfg, out_dir=out,
-                   resume=not args.no_resume, progress=_progress(args), init=init)
+                   resume=not args.no_resume, progress=_progress(args), init=init,
+                   source=args.checkpoint or "")
     if not res:  # another rank under torchrun: rank 0 tests and reports
         return 0
     print(f"video top-1 {res['video_top1']:.4f}  clip top-1 {res['clip_top1']:.4f}  "
@@ -278,9 +313,9 @@ def run_retrieve(args: argparse.Namespace) -> int:
            "backbone": cfg.model.backbone, "init": init, "checkpoint": args.checkpoint or "",
            **res}
     topk = [f"top{k}" for k in cfg.eval.topk]
+    images = [("Queries and their top-3 (green: hit, red: miss)", grid)] if res["grid"] else []
     report = write_report(out, name, f"Retrieval: {cfg.data.dataset}, {level} level, {feature}",
-                          res, images=[("Queries and their top-3 (green: hit, red: miss)",
-                                        grid)], config=cfg, headline=topk)
+                          res, images=images, config=cfg, headline=topk)
     print("  ".join(f"{k} {res[k]:.4f}" for k in topk))
     print(f"report: {report}")
     return 0
@@ -292,11 +327,11 @@ def run_probe(args: argparse.Namespace) -> int:
 
     backbone, cfg, init = resolve_backbone(args)
     feature = args.feature or cfg.eval.feature
+    out = _out_dir(args, cfg)
     res = linear_probe(backbone, cfg, feature=feature, C=args.C, progress=_progress(args))
     res = {"task": "linear-probe", "dataset": cfg.data.dataset, "split": cfg.data.split,
            "backbone": cfg.model.backbone, "init": init, "checkpoint": args.checkpoint or "",
            **res}
-    out = _out_dir(args, cfg)
     name = f"linear-probe-{_tag(cfg)}-{feature}" + ("-random" if init == "random" else "")
     report = write_report(out, name, f"Linear probe: {cfg.data.dataset}, {feature}", res,
                           config=cfg, headline=("accuracy", "train_accuracy"))

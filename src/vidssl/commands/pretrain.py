@@ -18,14 +18,21 @@ def register(sub: argparse._SubParsersAction) -> None:
             "order of shuffled clip segments and each segment's sampling rate, plus MoCo with "
             "shuffle similarity. Writes config.yaml, metrics.csv, tensorboard/ and "
             "checkpoint.pt (atomically, every train.checkpoint_every epochs and on Ctrl-C) "
-            "into train.out_dir. Example: vidssl pretrain --config configs/demo.yaml "
-            "train.epochs=5 data.num_workers=0"
+            "into train.out_dir, which is locked while the run lasts; a folder that holds a "
+            "run is refused unless --resume or --overwrite. Example: vidssl pretrain "
+            "--config configs/demo.yaml train.epochs=5 data.num_workers=0"
         ),
     )
     add_config_args(p)
     p.add_argument("--resume", metavar="PATH",
                    help="continue exactly where this checkpoint stopped (model, key encoder, "
-                        "queue, optimizer, scheduler, RNG, epoch and step)")
+                        "queue, optimizer, scheduler, RNG, epoch and step); the config must be "
+                        "the run's own, except where and how long it runs (e.g. train.epochs, "
+                        "train.device, data.num_workers)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start again in an output folder that holds a run, deleting that "
+                        "run's checkpoint, logs and config (without it such a folder is "
+                        "refused)")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="start N processes with torchrun (DistributedDataParallel); "
                         "same as 'torchrun --nproc_per_node N -m vidssl pretrain ...'")
@@ -42,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     try:
-        path = pretrain(cfg, resume=args.resume, progress=not args.no_progress)
+        path = pretrain(cfg, resume=args.resume, progress=not args.no_progress,
+                        overwrite=args.overwrite)
     except NonFiniteLossError as exc:
         print(f"vidssl: {exc}", file=sys.stderr)
         return 3

@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from vidssl.data.synthetic import write_synthetic
+    from vidssl.train.run_dir import prepare_out_dir
 
+    prepare_out_dir(args.out, "--out")  # a file there is refused before any rendering
     cfg = SyntheticConfig(
         variant=args.variant,
         size=args.size,

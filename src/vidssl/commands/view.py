@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vidssl.commands.common import add_config_args, config_from_args
+from vidssl.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     add_config_args(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="train again in an output folder that holds a view module, deleting "
+                        "it (without this flag such a folder is refused)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_pretrain_view)
 
@@ -85,7 +89,8 @@ def run_pretrain_view(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     start = time.time()
     try:
-        path = train_view(cfg, cfg.train.out_dir, progress=not args.no_progress)
+        path = train_view(cfg, cfg.train.out_dir, progress=not args.no_progress,
+                          overwrite=args.overwrite)
     except NonFiniteViewLossError as exc:
         print(f"vidssl: {exc}", file=sys.stderr)
         return 3
@@ -100,19 +105,34 @@ def _open_source(text: str, cfg: Any) -> Any:
 
         parts = text.split(":")[1:]
         split = parts[0] if len(parts) == 2 else "train"
-        try:
-            index = int(parts[-1])
-        except ValueError:
-            raise ValueError(
-                f"SOURCE {text!r}: expected synthetic:INDEX or synthetic:SPLIT:INDEX"
-            ) from None
+        if len(parts) not in (1, 2) or split not in ("train", "test") or not parts[-1].isdigit():
+            raise UserError(
+                f"SOURCE {text!r}: expected synthetic:INDEX or synthetic:SPLIT:INDEX "
+                "(SPLIT train or test, INDEX a number)"
+            )
+        index = int(parts[-1])
         source = build_source(cfg.data, split)
         if not 0 <= index < len(source):
-            raise ValueError(f"SOURCE {text!r}: index outside 0..{len(source) - 1}")
+            raise UserError(f"SOURCE {text!r}: index outside 0..{len(source) - 1}")
         return source.open(index)
     from vidssl.data.video import open_video
 
     return open_video(text, cfg.data.frame_pattern)
+
+
+def _read_frames(video: Any, start: int, t: int) -> tuple[int, np.ndarray]:
+    """``(start, frames)``: ``t`` frames from ``start``; a video shorter than its header says
+    is read again within its true length (its ``num_frames`` is corrected by then)."""
+    from vidssl.data.video import ShortVideoError
+
+    try:
+        return start, video.frames(list(range(start, start + t)))
+    except ShortVideoError:
+        if video.num_frames < 2:
+            raise
+        t = min(t, video.num_frames)
+        start = min(start, video.num_frames - t)
+        return start, video.frames(list(range(start, start + t)))
 
 
 def _display(x: np.ndarray, input_mode: str, mean: Any, std: Any) -> np.ndarray:
@@ -133,23 +153,30 @@ def run_show_view(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     import torch
 
-    from vidssl.config import config_from_dict
+    from vidssl.commands.data import PICTURE_SUFFIXES
     from vidssl.data.transforms import ClipTransform
     from vidssl.models.view_synthesis import flow_to_rgb, load_view_module
+    from vidssl.train.checkpoint import checkpoint_config
+    from vidssl.train.pretrain import resolve_device
 
-    module, ckpt = load_view_module(args.checkpoint, args.device)
+    if not args.png.lower().endswith(PICTURE_SUFFIXES):
+        raise UserError(f"--png {args.png}: the picture must end in "
+                        f"{', '.join(PICTURE_SUFFIXES)}")
+    device = resolve_device(args.device)
+    module, ckpt = load_view_module(args.checkpoint, device)
     module.eval()
-    cfg = config_from_dict(ckpt["config"])
+    cfg = checkpoint_config(ckpt, args.checkpoint)
     video = _open_source(args.source, cfg)
     t = cfg.sampler.clip_len
     if video.num_frames < 2:
-        raise ValueError(f"{args.source}: {video.num_frames} frame(s); need at least 2")
+        raise UserError(f"{args.source}: {video.num_frames} frame(s); need at least 2")
     t = min(t, video.num_frames)
     start = args.start if args.start >= 0 else (video.num_frames - t) // 2
     start = min(start, video.num_frames - t)
-    frames = video.frames(list(range(start, start + t)))
+    start, frames = _read_frames(video, start, t)
+    t = len(frames)
     transform = ClipTransform.from_config(cfg.data, train=False)
-    x = transform(frames, np.random.default_rng(0))[None].to(args.device)
+    x = transform(frames, np.random.default_rng(0))[None].to(device)
 
     torch.manual_seed(args.seed)
     with torch.no_grad():

@@ -124,8 +124,17 @@ def _lines(file: Path) -> list[tuple[int, str]]:
     """Non-empty lines of a split file with their 1-based numbers."""
     if not file.is_file():
         raise FileNotFoundError(f"split file not found: {file}")
-    with file.open(encoding="utf-8") as fh:
-        return [(i, ln.strip()) for i, ln in enumerate(fh, 1) if ln.strip()]
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the split file: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SplitFileError(file, line, "not UTF-8 text (a split list is a text file)"
+                             ) from None
+    return [(i, ln.strip()) for i, ln in enumerate(text.splitlines(), 1) if ln.strip()]
 
 
 def _items(folder: Path, frame_pattern: str) -> list[Path]:
@@ -236,11 +245,15 @@ def _read_kinetics_csv(file: Path) -> list[tuple[int, dict[str, str]]]:
     if not file.is_file():
         raise FileNotFoundError(f"Kinetics annotation file not found: {file}")
     with file.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in _K400_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise SplitFileError(file, 1, f"header lacks column(s) {', '.join(missing)}")
-        return [(no, row) for no, row in enumerate(reader, 2)]
+        try:
+            reader = csv.DictReader(fh)
+            missing = [c for c in _K400_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise SplitFileError(file, 1, f"header lacks column(s) {', '.join(missing)}")
+            return [(no, row) for no, row in enumerate(reader, 2)]
+        except UnicodeDecodeError:
+            raise SplitFileError(file, 1, "not UTF-8 text (an annotation file is a CSV text "
+                                 "file)") from None
 
 
 def kinetics400_source(data_cfg: Any, split: str) -> VideoSource:
@@ -355,7 +368,12 @@ def unlabeled_source(data_cfg: Any, split: str) -> VideoSource:
     root = _root(data_cfg)
     fp = data_cfg.frame_pattern
     records = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unreadable(exc: OSError) -> None:  # os.walk would leave such a folder out silently
+        log.warning("data.root: cannot read %s (%s); the videos in it are left out",
+                    exc.filename, exc.strerror)
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames.sort()
         here = Path(dirpath)
         if here != root and is_frame_folder(here, fp):
@@ -427,7 +445,9 @@ class SkipLog:
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         if directory is None:
-            self.directory = tempfile.mkdtemp(prefix="vidssl-skiplog-")
+            remove_stale_skip_logs()
+            # the owner's pid in the name tells a later run whether the folder is stale
+            self.directory = tempfile.mkdtemp(prefix=f"{SKIPLOG_PREFIX}{os.getpid()}-")
             self._finalizer = weakref.finalize(
                 self, _remove_dir_if_owner, self.directory, os.getpid()
             )
@@ -485,6 +505,7 @@ class SkipLog:
             "skipped": len(skipped),
             "skipped_videos": len({e["path"] for e in skipped}),
             "short": sum(1 for e in ev if e["kind"] == "short"),
+            "short_videos": len({e["path"] for e in ev if e["kind"] == "short"}),
         }
 
     def summary(self) -> str:
@@ -513,6 +534,38 @@ class SkipLog:
         """Forget all events (e.g. to count per epoch)."""
         for name in os.listdir(self.directory):
             os.remove(os.path.join(self.directory, name))
+
+
+SKIPLOG_PREFIX = "vidssl-skiplog-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_skip_logs(tmp_dir: str | None = None) -> list[str]:
+    """Delete the temporary SkipLog folders of processes that no longer run (a killed run
+    cannot remove its own); return their paths. Folders of live processes are kept."""
+    tmp_dir = tmp_dir or tempfile.gettempdir()
+    removed = []
+    try:
+        names = os.listdir(tmp_dir)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(SKIPLOG_PREFIX):
+            continue
+        pid = name[len(SKIPLOG_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(tmp_dir, name), ignore_errors=True)
+            removed.append(os.path.join(tmp_dir, name))
+    return removed
 
 
 def _remove_dir_if_owner(directory: str, owner_pid: int) -> None:
@@ -555,6 +608,8 @@ class _VideoDataset(Dataset):
         rng = self._rng(index)
         i = int(index)
         for _ in range(MAX_REPLACEMENTS + 1):
+            if len(self._bad) >= len(self.source):
+                break  # every video is known unreadable: trying more would only repeat them
             if i not in self._bad:
                 try:
                     video = self.source.open(i)
@@ -566,9 +621,15 @@ class _VideoDataset(Dataset):
                     self._bad.add(i)
                     self.skip_log.skipped(self.source.records[i].path, str(exc))
             i = int(rng.integers(len(self.source)))
-        raise RuntimeError(
-            f"{self.source.name or 'dataset'}: {MAX_REPLACEMENTS + 1} videos in a row could not "
-            f"be read (see the warnings above)"
+        from vidssl.errors import DataError
+
+        name = self.source.name or "the data set"
+        if len(self._bad) >= len(self.source):
+            raise DataError(f"{name}: none of its {len(self.source)} video(s) could be read "
+                            f"(first: {self.source.records[min(self._bad)].path})")
+        raise DataError(
+            f"{name}: {MAX_REPLACEMENTS + 1} videos in a row could not be read "
+            f"({len(self._bad)} of {len(self.source)} unreadable so far; see the warnings above)"
         )
 
     def _load_resampling(self, video: Video, rng: np.random.Generator) -> dict[str, Any]:

@@ -36,12 +36,15 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from vidssl.config import ConfigError
+from vidssl.errors import UserError
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-class VideoError(RuntimeError):
-    """A video is missing, empty, or cannot be decoded."""
+class VideoError(UserError, RuntimeError):
+    """A video is missing, empty, or cannot be decoded (the message starts with its path)."""
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")
@@ -125,7 +128,7 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
     """
     m = re.search(r"\{[^{}]*\}|%0?\d*d", pattern)
     if not m:
-        raise ValueError(
+        raise ConfigError(
             f"frame pattern {pattern!r} has no number field (use e.g. img_{{:05d}}.jpg)"
         )
     return re.compile(

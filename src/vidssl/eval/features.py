@@ -133,12 +133,9 @@ class FeatureSet:
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> the first GPU when there is one, else the CPU; asking for CUDA on a machine
     without it is an error rather than a silent fall-back (same rule as pretraining)."""
-    if name in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{name}' requested but CUDA is not available")
-    return dev
+    from vidssl.train.pretrain import resolve_device as resolve
+
+    return resolve(name or "auto")
 
 
 def random_backbone(cfg: Config) -> nn.Module:
@@ -210,7 +207,11 @@ def run_over_clips(
     whole videos (at least one). Each video's clips are decoded once, by the loader workers.
     """
     from vidssl.data.datasets import MultiClipDataset
+    from vidssl.errors import DataError
 
+    if len(source) == 0:
+        raise DataError(f"{getattr(source, 'name', '') or 'the data set'}: no videos "
+                        "(check data.dataset and data.root)")
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     per_batch = max(1, int(batch_size or cfg.eval.batch_size) // clips)
     workers = cfg.data.num_workers if num_workers is None else num_workers

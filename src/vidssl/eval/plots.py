@@ -210,6 +210,13 @@ def plot_bars(
 
 def thumbnail(video: object, frame: int | None = None) -> np.ndarray:
     """One RGB frame of a ``Video`` (the middle one by default), for the retrieval grid."""
-    n = int(video.num_frames)  # type: ignore[attr-defined]
-    idx = n // 2 if frame is None else min(max(0, frame), n - 1)
-    return video.frames([idx])[0]  # type: ignore[attr-defined]
+    from vidssl.data.video import ShortVideoError
+
+    for _ in range(2):  # a header that overstates the length: num_frames is corrected, retry
+        n = int(video.num_frames)  # type: ignore[attr-defined]
+        idx = n // 2 if frame is None else min(max(0, frame), n - 1)
+        try:
+            return video.frames([idx])[0]  # type: ignore[attr-defined]
+        except ShortVideoError:
+            continue
+    return video.frames([int(video.num_frames) - 1])[0]  # type: ignore[attr-defined]

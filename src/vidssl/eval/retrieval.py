@@ -13,6 +13,7 @@ classes absent from the train split is scored, not rejected.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -253,8 +254,17 @@ def evaluate_retrieval(
         train_source = train_source if train_source is not None else build_source(cfg.data,
                                                                                   "train")
         test_source = test_source if test_source is not None else build_source(cfg.data, "test")
-        res["grid"] = str(retrieval_grid(train, test, neighbours, level, train_source,
-                                         test_source, grid, queries=grid_queries))
+        from vidssl.data.video import VideoError
+
+        # a picture must never cost the results it illustrates: a video that cannot be read
+        # for a thumbnail is a warning, and the results are written all the same
+        try:
+            res["grid"] = str(retrieval_grid(train, test, neighbours, level, train_source,
+                                             test_source, grid, queries=grid_queries))
+        except (VideoError, OSError) as exc:
+            res["grid"], res["grid_error"] = "", str(exc)
+            print(f"vidssl: warning: the retrieval grid was not drawn ({exc}); the results "
+                  "are complete", file=sys.stderr)
     return res
 
 

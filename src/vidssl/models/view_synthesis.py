@@ -276,16 +276,20 @@ def load_view_module(
 
     The checkpoint is read with ``weights_only=True``: plain tensors and Python values only.
     """
+    from vidssl.errors import CheckpointError
+    from vidssl.train.checkpoint import load_checkpoint, load_weights
+
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         raise FileNotFoundError(f"view checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or "generator" not in ckpt or "arch" not in ckpt:
-        raise ValueError(f"{path} is not a view-synthesis checkpoint (vidssl pretrain-view)")
-    module = ViewSynthesis(**{k: int(v) for k, v in ckpt["arch"].items()})
-    module.generator.load_state_dict(ckpt["generator"])
+    ckpt = load_checkpoint(path, kind="view")
+    try:
+        module = ViewSynthesis(**{k: int(v) for k, v in dict(ckpt["arch"]).items()})
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: damaged view checkpoint, bad 'arch' ({exc})") from None
+    load_weights(module.generator, ckpt["generator"], path, "generator")
     if "flow" in ckpt:
-        module.flow.load_state_dict(ckpt["flow"])
+        load_weights(module.flow, ckpt["flow"], path, "flow")
     return module.to(device), ckpt
 
 

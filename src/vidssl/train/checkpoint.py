@@ -15,6 +15,8 @@ done), ``epoch_step`` (steps done inside the current epoch, for a mid-epoch resu
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,14 +24,20 @@ from typing import Any
 import torch
 
 from vidssl.config import Config, ConfigError, config_from_dict
+from vidssl.errors import CheckpointError, DiskFullError, is_disk_full
 
 FORMAT = "vidssl-checkpoint-v1"
 
+# What each command writes, for messages: ``kind`` -> (what it is, the command that made it).
+KINDS = {
+    "pretrain": ("a pretraining checkpoint", "vidssl pretrain"),
+    "finetune": ("a fine-tuning checkpoint", "vidssl finetune"),
+    "view": ("a view-synthesis checkpoint", "vidssl pretrain-view"),
+}
 
-class CheckpointError(ConfigError):
-    """A file given as a checkpoint is not a usable vidssl checkpoint (damaged, another
-    program's, or missing the entries asked for). A ``ConfigError`` (so a ``ValueError``): the
-    user named the wrong file, and the command line reports it in one line with exit code 2."""
+# Slow writes on purpose (seconds per MB written), only for the fault test that kills a run
+# while it writes a checkpoint: tiny test checkpoints are otherwise written too fast to hit.
+SLOW_WRITE_ENV = "VIDSSL_TEST_SLOW_CHECKPOINT_WRITE"
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
@@ -39,47 +47,117 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
+            torch.save(obj, _SlowWriter.wrap(fh))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if is_disk_full(exc):
+            raise DiskFullError(
+                f"no space left on the device writing {path}; the previous checkpoint (if "
+                "any) is intact: free some space and resume") from None
         raise
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint without executing code from it (``weights_only=True``)."""
+class _SlowWriter:
+    """A file that pauses after each write (``SLOW_WRITE_ENV`` seconds per MB): the fault
+    test's way to land a ``kill -9`` in the middle of a checkpoint write. Not used otherwise."""
+
+    def __init__(self, fh: Any, seconds_per_mb: float) -> None:
+        self.fh, self.seconds_per_mb = fh, seconds_per_mb
+
+    @classmethod
+    def wrap(cls, fh: Any) -> Any:
+        delay = float(os.environ.get(SLOW_WRITE_ENV, "0") or 0)
+        return cls(fh, delay) if delay > 0 else fh
+
+    def write(self, data: Any) -> int:
+        import time
+
+        n = self.fh.write(data)
+        self.fh.flush()  # the half-written file is on disk, as a real kill would find it
+        time.sleep(len(data) * self.seconds_per_mb / 1e6)
+        return n
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def _load_failure(path: Path, exc: BaseException) -> str:
+    """Why torch could not read ``path``, in one line, without torch's advice to retry with
+    ``weights_only=False`` (wrong advice for a file that may be hostile)."""
+    size = path.stat().st_size
+    if size == 0:
+        return "empty file (0 bytes)"
+    if isinstance(exc, pickle.UnpicklingError):
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
+        return (f"refused: it holds Python objects{what}, not plain tensors and numbers; "
+                "vidssl never loads such a file, since loading it could run code from it")
+    text = " ".join(str(exc).split())
+    if isinstance(exc, EOFError) or "central directory" in text or "failed reading" in text:
+        return f"truncated or damaged ({size} bytes): not a complete torch file"
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
+                    kind: str | None = None) -> dict[str, Any]:
+    """Read a checkpoint without executing code from it (``weights_only=True``).
+
+    ``kind`` ("pretrain", "finetune", "view") refuses a checkpoint of another kind, naming
+    what it is and which command reads it.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; give the checkpoint file in it "
+                              f"(e.g. {path / 'checkpoint.pt'})")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several types for a damaged file
+    except Exception as exc:  # noqa: BLE001 - torch.load is the parser of a user's file: any
+        # failure in it (RuntimeError, EOFError, UnpicklingError, IndexError from a garbled
+        # pickle stack, ...) means the file is damaged or not ours, never a bug of vidssl
         raise CheckpointError(
-            f"{path}: not a readable vidssl checkpoint ({_load_failure(exc)})"
-        ) from exc
+            f"{path}: not a readable vidssl checkpoint: {_load_failure(path, exc)}") from None
     if not isinstance(obj, dict):
         raise CheckpointError(
-            f"{path}: not a vidssl checkpoint (top level is {type(obj).__name__})"
-        )
+            f"{path}: not a vidssl checkpoint (top level is {type(obj).__name__})")
+    if kind is not None:
+        expect_kind(obj, path, kind)
     return obj
 
 
-def _load_failure(exc: Exception) -> str:
-    """torch.load's reason in one line, without its advice to retry with weights_only=False
-    (wrong advice for a file that may be hostile)."""
-    text = str(exc).strip()
-    if isinstance(exc, EOFError):
-        return "the file ends early: empty or truncated"
-    if not text:
-        return type(exc).__name__
-    if "WeightsUnpickler error:" in text:
-        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
-        return f"not a torch.save file of tensors and plain data: {detail}"
-    return text.split(" In PyTorch 2.6", 1)[0].splitlines()[0]
+def checkpoint_kind(ckpt: dict[str, Any]) -> str:
+    """``pretrain``, ``finetune``, ``view`` or ``unknown`` (older checkpoints lack ``kind``)."""
+    if "kind" in ckpt:
+        return str(ckpt["kind"])
+    if "generator" in ckpt and "arch" in ckpt:
+        return "view"
+    if "step" in ckpt and "model" in ckpt and "backbone" in ckpt:
+        return "pretrain"
+    return "unknown"
+
+
+def expect_kind(ckpt: dict[str, Any], path: str | Path, kind: str) -> None:
+    """Refuse a checkpoint that is not of ``kind``, saying what it is instead."""
+    found = checkpoint_kind(ckpt)
+    if found == kind:
+        return
+    want, reader = KINDS[kind]
+    what = KINDS[found][0] if found in KINDS else "not a checkpoint vidssl wrote"
+    by = f", written by '{KINDS[found][1]}'" if found in KINDS else ""
+    raise CheckpointError(f"{path} is {what}{by}; this needs {want} (written by '{reader}')")
+
+
+def require_keys(ckpt: dict[str, Any], path: str | Path, keys: tuple[str, ...]) -> None:
+    """A checkpoint of the right kind with the wrong structure names the missing entry."""
+    missing = [k for k in keys if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: damaged checkpoint, no '{missing[0]}' entry")
 
 
 def rng_state() -> dict[str, Any]:
@@ -100,9 +178,38 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def checkpoint_config(ckpt: dict[str, Any], path: str | Path = "") -> Config:
     """The experiment config stored in a checkpoint."""
-    if "config" not in ckpt:
+    if not isinstance(ckpt.get("config"), dict):
         raise CheckpointError(f"{path}: not a vidssl checkpoint (it has no 'config' entry)")
-    return config_from_dict(ckpt["config"])
+    try:
+        return config_from_dict(ckpt["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: the checkpoint's config is not valid here: {exc}"
+                              ) from None
+
+
+def load_weights(module: torch.nn.Module, state: Any, path: str | Path, what: str) -> None:
+    """``module.load_state_dict(state)``, or one line saying why the weights do not fit
+    (another backbone or width than the checkpoint's config claims: a damaged checkpoint)."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: damaged checkpoint, '{what}' is not a state dict")
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    resized = [k for k in own if k in state and getattr(state[k], "shape", None) is not None
+               and tuple(state[k].shape) != tuple(own[k].shape)]
+    problems = [f"{len(keys)} {word} (first: {keys[0]})" for keys, word in
+                ((missing, "missing"), (unexpected, "unexpected"), (resized, "of another shape"))
+                if keys]
+    if problems:
+        raise CheckpointError(
+            f"{path}: the '{what}' weights do not fit the network its config describes "
+            f"({'; '.join(problems)}): the file is damaged or was edited")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:  # e.g. a value that is not a tensor
+        first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
+        raise CheckpointError(f"{path}: the '{what}' weights cannot be loaded ({first[:200]})"
+                              ) from None
 
 
 def load_backbone(
@@ -114,6 +221,8 @@ def load_backbone(
     backbone's state_dict under ``backbone`` and the config under ``config``.
     """
     ckpt = load_checkpoint(path)
+    if checkpoint_kind(ckpt) == "view":
+        expect_kind(ckpt, path, "pretrain")  # says what it is and what is needed
     cfg = checkpoint_config(ckpt, path)
     return checkpoint_backbone(ckpt, cfg, path).to(device).eval(), cfg
 
@@ -126,15 +235,13 @@ def checkpoint_backbone(
 
     if "backbone" not in ckpt:
         raise CheckpointError(f"{path}: checkpoint has no 'backbone' weights")
-    backbone = build_backbone(cfg.model.backbone, width=cfg.model.width, **cfg.model.backbone_args)
     try:
-        backbone.load_state_dict(ckpt["backbone"])
-    except (RuntimeError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[:2]
-        raise CheckpointError(
-            f"{path}: the 'backbone' weights do not fit model.backbone={cfg.model.backbone} "
-            f"width={cfg.model.width} ({' '.join(first)})"
-        ) from exc
+        backbone = build_backbone(cfg.model.backbone, width=cfg.model.width,
+                                  **cfg.model.backbone_args)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot build the backbone its config names "
+                              f"(model.backbone={cfg.model.backbone}): {exc}") from None
+    load_weights(backbone, ckpt["backbone"], path, "backbone")
     return backbone
 
 

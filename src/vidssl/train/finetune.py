@@ -26,18 +26,72 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vidssl.config import Config
+from vidssl.errors import DataError, RunDirError
 from vidssl.eval.features import resolve_device
 from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
 from vidssl.train.checkpoint import (
     FORMAT,
+    checkpoint_config,
     load_checkpoint,
+    load_weights,
+    require_keys,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from vidssl.train.logger import MetricsLogger
+from vidssl.train.run_dir import claim_run_dir, clear_run, config_changes
 
 CHECKPOINT = "finetune_last.pt"
+# A fine-tuning's own files, deleted when it starts over (``resume=False``).
+RUN_FILES = (CHECKPOINT, "finetune.csv", "finetune.json", "finetune.md", "finetune_curves.png")
+# Settings that decide what a fine-tuning computes (prefixes end with "."); a resume that
+# differs in one of them is refused, except in FINETUNE_MAY_CHANGE.
+FINETUNE_SETTINGS = ("model.", "data.", "finetune.", "optim.momentum", "optim.gamma",
+                     "train.seed", "train.precision")
+FINETUNE_MAY_CHANGE = ("data.num_workers", "data.root", "data.split_dir", "finetune.epochs")
+
+
+def backbone_fingerprint(backbone: nn.Module) -> str:
+    """SHA-256 of a backbone's initial weights: which network a fine-tuning started from,
+    whatever the checkpoint file is called or wherever it was moved."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(backbone.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _finetune_settings(cfg_dict: dict[str, Any]) -> dict[str, Any]:
+    """The part of a config that decides what a fine-tuning computes."""
+    from vidssl.train.run_dir import _flatten
+
+    return {k: v for k, v in _flatten(cfg_dict).items()
+            if any(k == p or (p.endswith(".") and k.startswith(p)) for p in FINETUNE_SETTINGS)}
+
+
+def _check_resume(state: dict[str, Any], path: Path, cfg: Config, fingerprint: str,
+                  source: str) -> None:
+    """Refuse to continue a fine-tuning of another backbone, or under other settings."""
+    require_keys(state, path, ("config", "model", "optimizer", "scheduler", "epoch", "rng"))
+    started = state.get("source")
+    if isinstance(started, dict) and started.get("fingerprint") != fingerprint:
+        was = started.get("source") or "another backbone"
+        now = source or "this backbone"
+        raise RunDirError(
+            f"{path} continues a fine-tuning of {was}, not of {now}: rerun with "
+            "--no-resume to start over (deletes it) or choose another --out"
+        )
+    old = checkpoint_config(state, path).to_dict()
+    config_changes(_finetune_settings(old), _finetune_settings(cfg.to_dict()), str(path),
+                   may_change=FINETUNE_MAY_CHANGE)
+    if cfg.finetune.epochs < int(state["epoch"]):
+        raise RunDirError(
+            f"{path} has already done {int(state['epoch'])} epochs but finetune.epochs="
+            f"{cfg.finetune.epochs}; raise finetune.epochs or rerun with --no-resume"
+        )
 
 
 def train_transform(cfg: Config) -> Any:
@@ -81,6 +135,7 @@ def finetune(
     progress: bool = True,
     init: str = "checkpoint",
     write_report: bool = True,
+    source: str = "",
 ) -> dict[str, Any]:
     """Fine-tune ``backbone`` (``None`` = random init from the config, seed ``train.seed``)
     with a new linear classifier on ``train_source`` and 10-clip test it on ``test_source``.
@@ -88,15 +143,26 @@ def finetune(
     Sources default to ``build_source(cfg.data, "train" / "test")`` (``data.split`` picks the
     official split). Returns the results dict that is also written to ``finetune.json``:
     ``video_top1``, ``video_top5``, ``clip_top1``, counts, and the final training metrics.
+    The output folder is locked while the run lasts. ``source`` names where the backbone came
+    from (a checkpoint path), for the record and for messages: a later run resumes the
+    fine-tuning only if it starts from the same weights and settings.
     """
+    from vidssl.train import distributed as du
+
+    ctx = du.context()  # under torchrun: DDP, a shard of the videos per rank, rank 0 writes
+    with claim_run_dir(out_dir or cfg.train.out_dir, enabled=ctx.is_main, key="--out") as out:
+        return _finetune(backbone, cfg, out, ctx, train_source, test_source, device, resume,
+                         progress, init, write_report, source)
+
+
+def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, train_source: Any,
+              test_source: Any, device: str | torch.device | None, resume: bool,
+              progress: bool, init: str, write_report: bool, source: str) -> dict[str, Any]:
     from vidssl.data.datasets import ClipDataset, build_source
     from vidssl.eval.features import random_backbone
     from vidssl.train import distributed as du
 
     ft = cfg.finetune
-    ctx = du.context()  # under torchrun: DDP, a shard of the videos per rank, rank 0 writes
-    out = Path(out_dir or cfg.train.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     if dev.type == "cuda" and ctx.distributed:
         dev = torch.device("cuda", ctx.local_rank)
@@ -104,11 +170,27 @@ def finetune(
         torch.set_num_threads(cfg.train.threads)
     if backbone is None:
         backbone, init = random_backbone(cfg), "random"
+    fingerprint = backbone_fingerprint(backbone)
+    if not source and init == "random":
+        source = f"a random init (model.backbone={cfg.model.backbone}, train.seed={cfg.train.seed})"
+    # what the folder holds is checked before anything is built or written
+    ckpt_path = out / CHECKPOINT
+    state: dict[str, Any] | None = None
+    if resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path, map_location="cpu", kind="finetune")
+        _check_resume(state, ckpt_path, cfg, fingerprint, source)
+    elif ctx.is_main:
+        clear_run(out, RUN_FILES)  # start over: no rows or results of an earlier run remain
+    du.barrier(ctx)
     train_source = train_source if train_source is not None else build_source(cfg.data, "train")
     test_source = test_source if test_source is not None else build_source(cfg.data, "test")
-    num_classes = len(train_source.classes) or int(max(train_source.labels)) + 1
+    if len(train_source) == 0:
+        raise DataError(f"{train_source.name or 'the training split'}: no videos to fine-tune "
+                        "on (check data.dataset and data.root)")
     if min(train_source.labels, default=-1) < 0:
-        raise ValueError("fine-tuning needs labelled training videos (a label is -1)")
+        raise DataError("fine-tuning needs labelled training videos (a label is -1; "
+                        "data.dataset=unlabeled has no labels)")
+    num_classes = len(train_source.classes) or int(max(train_source.labels)) + 1
 
     torch.manual_seed(cfg.train.seed)  # the classifier's initial weights
     model = VideoClassifier(backbone, num_classes, dropout=ft.dropout)
@@ -135,13 +217,11 @@ def finetune(
     drop_last = n_mine % batch == 1 and n_mine > batch
     steps_per_epoch = n_mine // batch if drop_last else -(-n_mine // batch)
 
-    ckpt_path = out / CHECKPOINT
     logger = MetricsLogger(out, name="finetune", enabled=ctx.is_main)
     start_epoch = 0
     last: dict[str, float] = {}  # metrics of the last finished epoch, for the results
-    if resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path, map_location="cpu")
-        model.load_state_dict(state["model"])
+    if state is not None:
+        load_weights(model, state["model"], ckpt_path, "model")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch = int(state["epoch"])
@@ -169,6 +249,7 @@ def finetune(
                 "epoch": epoch,
                 "last_epoch": last,
                 "rng": rng_state(),
+                "source": {"source": source, "init": init, "fingerprint": fingerprint},
             },
             ckpt_path,
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -26,17 +27,33 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from vidssl.config import Config, save_config
+from vidssl.config import Config, ConfigError, check_device, save_config
+from vidssl.errors import DataError, RunDirError
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
     FORMAT,
     checkpoint_config,
     load_checkpoint,
+    load_weights,
+    require_keys,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from vidssl.train.logger import MetricsLogger
+from vidssl.train.run_dir import (
+    claim_run_dir,
+    clear_run,
+    config_changes,
+    refuse_existing_run,
+)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+# A pretraining run's own files: what --overwrite deletes (nothing else in the folder).
+RUN_FILES = (CHECKPOINT_NAME, "metrics.csv", "config.yaml", "tensorboard")
+# Outputs that evaluation commands write next to a checkpoint: they describe its weights, so
+# they are named when an --overwrite makes them stale.
+_DERIVED_OUTPUTS = ("retrieval-*", "linear-probe-*", "tsne-*", "finetune-*")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -50,11 +67,18 @@ class NonFiniteLossError(RuntimeError):
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when present; an explicit CUDA request without a GPU is an error."""
+    check_device("train.device", name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{name}' requested but CUDA is not available")
+        raise ConfigError(f"train.device={name}, but CUDA is not available on this machine "
+                          "(use cpu or auto)")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"train.device={name}, but this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"train.device={name}, but MPS is not available on this machine")
     return dev
 
 
@@ -196,11 +220,14 @@ def build_model(cfg: Config) -> torch.nn.Module:
 
 
 def steps_in_epoch(cfg: Config, dataset_len: int, world_size: int = 1) -> int:
+    if dataset_len == 0:
+        raise DataError("the training data set has no videos (check data.dataset and "
+                        "data.root)")
     if cfg.train.steps_per_epoch > 0:
         return cfg.train.steps_per_epoch
     steps = dataset_len // (cfg.train.batch_size * world_size)
     if steps < 1:
-        raise ValueError(
+        raise DataError(
             f"the dataset has {dataset_len} videos, fewer than one batch of "
             f"train.batch_size={cfg.train.batch_size} x {world_size} process(es); lower the "
             "batch size or set train.steps_per_epoch"
@@ -325,31 +352,82 @@ def _rescale_position(ckpt: dict[str, Any], cfg: Config, steps: int,
 
 
 def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = True,
-             stop_after_steps: int = 0) -> Path:
+             stop_after_steps: int = 0, overwrite: bool = False) -> Path:
     """Run (or continue) pretraining; return the path of the last checkpoint.
 
-    ``stop_after_steps`` > 0 stops after that many optimizer steps of this call, checkpointing
-    exactly as a Ctrl-C would (used by tests of mid-epoch resume).
+    The output folder is locked for the run (a second run into it stops at once). A folder
+    that already holds a run is refused unless ``resume`` continues that run or ``overwrite``
+    deletes it first (see :mod:`vidssl.train.run_dir`). ``stop_after_steps`` > 0 stops after
+    that many optimizer steps of this call, checkpointing exactly as a Ctrl-C would (used by
+    tests of mid-epoch resume).
     """
     ctx = dist_utils.context()
+    with claim_run_dir(cfg.train.out_dir, enabled=ctx.is_main) as out:
+        return _pretrain(cfg, out, ctx, resume, progress, stop_after_steps, overwrite)
+
+
+def _resume_state(cfg: Config, out: Path, resume: str | Path, overwrite: bool,
+                  is_main: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The checkpoint to continue and the run's history of changed settings, after checking
+    that it is a pretraining checkpoint of this run (see ``MAY_CHANGE_ON_RESUME``)."""
+    resume = Path(resume)
+    ckpt = load_checkpoint(resume, map_location="cpu", kind="pretrain")
+    require_keys(ckpt, resume, ("config", "model", "optimizer", "scheduler", "epoch", "step",
+                                "rng"))
+    old = checkpoint_config(ckpt, resume)
+    changes = config_changes(old.to_dict(), cfg.to_dict(), f"--resume {resume}")
+    done = int(ckpt["epoch"])
+    if cfg.train.epochs < done:
+        raise ConfigError(f"train.epochs={cfg.train.epochs}, but {resume} has already done "
+                          f"{done} epochs; resume with train.epochs >= {done}")
+    target = out / CHECKPOINT_NAME
+    if is_main and target.is_file() and not overwrite and not target.samefile(resume):
+        raise RunDirError(
+            f"{out} holds another run's {CHECKPOINT_NAME}; resuming {resume} there would "
+            "overwrite it: choose another output folder, or add --overwrite"
+        )
+    history = list(ckpt.get("history", []))
+    if changes:
+        history.append({"epoch": done, "step": int(ckpt["step"]), "changed": changes})
+        if is_main:
+            tqdm.write("vidssl: resuming with changed settings: " + ", ".join(
+                f"{k} {v[0]!r} -> {v[1]!r}" for k, v in changes.items()), file=sys.stderr)
+    return ckpt, history
+
+
+def _start_fresh(out: Path, overwrite: bool) -> None:
+    """A new run in ``out``: refuse to overwrite a run there unless asked; with
+    ``overwrite``, delete that run's own files and name the outputs left describing it."""
+    last = out / CHECKPOINT_NAME
+    if not overwrite:
+        refuse_existing_run(last, resume_hint=f"--resume {last}", overwrite_hint="--overwrite")
+        clear_run(out, ("metrics.csv", "tensorboard"))  # logs of a run that saved nothing
+        return
+    removed = clear_run(out, RUN_FILES)
+    if removed:
+        tqdm.write(f"vidssl: --overwrite: deleted the earlier run in {out} ("
+                   + ", ".join(p.name for p in removed) + ")", file=sys.stderr)
+    stale = sorted({p.name for pat in _DERIVED_OUTPUTS for p in out.glob(pat)})
+    if stale:
+        tqdm.write(f"vidssl: warning: {out} still holds results of the deleted run, which do "
+                   "not describe the new checkpoint: " + ", ".join(stale[:8])
+                   + (" ..." if len(stale) > 8 else ""), file=sys.stderr)
+
+
+def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progress: bool,
+              stop_after_steps: int, overwrite: bool) -> Path:
     device = dist_utils.device_for(ctx, cfg.train.device)
-    out = Path(cfg.train.out_dir)
+    start_epoch, step, epoch_step = 0, 0, 0
+    ckpt: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = []
+    if resume:
+        ckpt, history = _resume_state(cfg, out, resume, overwrite, ctx.is_main)
+        start_epoch, step, epoch_step = ckpt["epoch"], ckpt["step"], ckpt.get("epoch_step", 0)
+    elif ctx.is_main:
+        _start_fresh(out, overwrite)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed + ctx.rank)
-
-    start_epoch, step, epoch_step = 0, 0, 0
-    ckpt: dict[str, Any] | None = None
-    if resume:
-        ckpt = load_checkpoint(resume, map_location="cpu")
-        old = checkpoint_config(ckpt, resume)
-        for section in ("model", "sampler", "loss", "contrastive"):
-            if getattr(old, section) != getattr(cfg, section):
-                raise ValueError(
-                    f"--resume {resume}: the checkpoint's '{section}' settings differ from the "
-                    "config; resume with the same config (or the checkpoint's own)"
-                )
-        start_epoch, step, epoch_step = ckpt["epoch"], ckpt["step"], ckpt.get("epoch_step", 0)
 
     dataset = build_pretext_dataset(cfg, "train", train=True)
     val_dataset = None
@@ -359,6 +437,10 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
         except ValueError as exc:  # e.g. an unlabeled folder has no test split
             if ctx.is_main:
                 tqdm.write(f"vidssl: no held-out pretext metrics ({exc})")
+    if val_dataset is not None and hasattr(dataset, "skip_log"):
+        # one log for the run: a bad video is warned about once, and videos skipped only by
+        # the held-out evaluation appear in the end-of-epoch summary too
+        val_dataset.skip_log = dataset.skip_log
     steps = steps_in_epoch(cfg, len(dataset), ctx.world_size)
 
     model = dist_utils.prepare_model(build_model(cfg).to(device), ctx, cfg)
@@ -366,7 +448,7 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
     scheduler = build_scheduler(optimizer, cfg, steps)
     scaler = dist_utils.grad_scaler(device, cfg.train.precision)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
+        load_weights(model, ckpt["model"], resume, "model")
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         if "scaler" in ckpt and scaler.is_enabled():
@@ -387,9 +469,10 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
     if cfg.view.checkpoint and hasattr(model, "set_key_generator"):
         from vidssl.models.view_synthesis import load_view_generator
 
-        view_cfg = checkpoint_config(load_checkpoint(cfg.view.checkpoint), cfg.view.checkpoint)
+        view_cfg = checkpoint_config(load_checkpoint(cfg.view.checkpoint, kind="view"),
+                                     cfg.view.checkpoint)
         if view_cfg.data.input != cfg.data.input:
-            raise ValueError(
+            raise ConfigError(
                 f"view.checkpoint={cfg.view.checkpoint} was trained on data.input="
                 f"{view_cfg.data.input} clips but this run feeds data.input={cfg.data.input}: "
                 "train the view module with the same input mode"
@@ -399,17 +482,18 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
 
     logger = MetricsLogger(out, enabled=ctx.is_main)
     if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
         if ckpt is not None:
             logger.truncate_after(start_epoch)
-    last_path = out / "checkpoint.pt"
+    last_path = out / CHECKPOINT_NAME
 
     def save(epoch: int, epoch_step_: int) -> None:
         rank_rngs = dist_utils.gather_objects(ctx, rng_state())  # a collective: every rank
         if ctx.is_main:
             state = _checkpoint_state(cfg, train_model, optimizer, scheduler, epoch, step,
                                       epoch_step_, scaler, rank_rngs)
+            if history:
+                state["history"] = history
             save_checkpoint(state, last_path)
         dist_utils.barrier(ctx)
 
@@ -417,7 +501,7 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
     bar = tqdm(total=total_steps, initial=step, disable=not (progress and ctx.is_main),
                desc=f"pretrain {cfg.name}", unit="step", dynamic_ncols=True)
     steps_this_call = 0
-    skip_reported: dict[str, int] = {}
+    skip_reported: tuple[int, int] = (0, 0)
     epoch = start_epoch
     loader = make_loader(dataset, cfg, start_epoch, epoch_step, steps, device, ctx.rank,
                          ctx.world_size)
@@ -477,10 +561,11 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
                     save(epoch + 1, 0)
                 skip = getattr(dataset, "skip_log", None)
                 if skip is not None and ctx.is_main:
-                    counts = skip.counts()  # cumulative: report when something new happened
-                    if counts != skip_reported and (counts["skipped"] or counts["short"]):
+                    counts = skip.counts()  # report when a new video was skipped or short
+                    seen_bad = (counts["skipped_videos"], counts["short_videos"])
+                    if seen_bad != skip_reported and any(seen_bad):
                         tqdm.write(skip.summary())
-                        skip_reported = counts
+                        skip_reported = seen_bad
                 if stopping and not last:
                     raise Interrupted
     except Interrupted:

@@ -91,8 +91,24 @@ def view_checkpoint_state(cfg: Config, module: nn.Module, epoch: int, step: int)
     }
 
 
-def train_view(cfg: Config, out_dir: str | Path, progress: bool = True) -> Path:
-    """Pretrain G and O as configured; returns the path of the checkpoint (``checkpoint.pt``)."""
+def train_view(cfg: Config, out_dir: str | Path, progress: bool = True,
+               overwrite: bool = False) -> Path:
+    """Pretrain G and O as configured; returns the path of the checkpoint (``checkpoint.pt``).
+
+    The output folder is locked while training; one that already holds a checkpoint is
+    refused unless ``overwrite`` (then that run's files are deleted first).
+    """
+    from vidssl.train.run_dir import claim_run_dir, clear_run, refuse_existing_run
+
+    with claim_run_dir(out_dir) as out:
+        if overwrite:
+            clear_run(out, (CHECKPOINT_NAME, "view_metrics.csv", "config.yaml", "tensorboard"))
+        refuse_existing_run(out / CHECKPOINT_NAME)
+        clear_run(out, ("view_metrics.csv", "tensorboard"))  # logs of a run that saved nothing
+        return _train_view(cfg, out, progress)
+
+
+def _train_view(cfg: Config, out: Path, progress: bool) -> Path:
     from vidssl.train.pretrain import (
         build_optimizer,
         build_scheduler,
@@ -102,8 +118,6 @@ def train_view(cfg: Config, out_dir: str | Path, progress: bool = True) -> Path:
         steps_in_epoch,
     )
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
