@@ -61,6 +61,9 @@ class DataConfig:
     input: str = "rgb"
     resize: list[int] = field(default_factory=lambda: [128, 171])  # (H, W) before cropping
     crop: int = 112
+    # the video reader scales frames to `resize` while converting them to RGB (one swscale
+    # pass, see data/transforms.py); false = full-size frames resized in float by the transform
+    resize_on_decode: bool = True
     color_jitter: float = 0.4  # brightness/contrast/saturation strength; 0 disables
     hflip: bool = True
     num_workers: int = 2

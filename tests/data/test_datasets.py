@@ -243,3 +243,40 @@ def test_in_memory_source():
     np.testing.assert_array_equal(decode_index(frames), [59, 0])
     ds = PretextDataset(src, PretextSampler(clip_len=8, n_segments=2), small_transform(), seed=0)
     assert ds[1]["clip"].shape == (3, 8, 16, 16)
+
+
+class _SizeSpy:
+    """A video that records the ``size`` each ``frames`` call asked for."""
+
+    def __init__(self, video):
+        self.video, self.path, self.fps = video, video.path, video.fps
+        self.num_frames = video.num_frames
+        self.sizes = []
+
+    def frames(self, indices, size=None):
+        self.sizes.append(size)
+        return self.video.frames(indices, size=size)
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_datasets_ask_the_reader_for_the_resize_size(coded_videos, on):
+    from vidssl.data.video import open_video
+
+    spy = _SizeSpy(open_video(coded_videos["h264.mp4"]))
+    src = VideoSource([VideoRecord(spy.path, 0)], ["a"], videos=[spy])
+    ds = MultiClipDataset(src, small_transform(train=False, resize_on_decode=on), clips=2,
+                          clip_len=8)
+    clips = ds[0]["clips"]
+    assert clips.shape == (2, 3, 8, 16, 16) and spy.sizes == [(24, 48) if on else None]
+
+
+def test_resize_on_decode_gives_nearly_the_same_clips(coded_videos):
+    """The clip tensors with and without resizing in the decoder: same crop, same frames,
+    pixels within a few grey levels (normalised units: 1 level is ~0.018)."""
+    src = VideoSource([VideoRecord(str(coded_videos["mpeg4-nob.avi"]), 0)], ["a"])
+    clips = [
+        MultiClipDataset(src, small_transform(train=False, resize_on_decode=on), clips=2,
+                         clip_len=8)[0]["clips"]
+        for on in (True, False)
+    ]
+    assert (clips[0] - clips[1]).abs().mean() < 0.05

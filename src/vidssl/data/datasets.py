@@ -512,6 +512,8 @@ MAX_RESAMPLES = 3  # new clip draws after a video turned out shorter than its me
 class _VideoDataset(Dataset):
     """Shared machinery: per-sample RNG, reading with skip-and-replace, ``set_epoch``."""
 
+    transform: Callable[..., Any]  # set by every subclass: uint8 frames -> tensor clip
+
     def __init__(self, source: VideoSource, seed: int, skip_log: SkipLog | None) -> None:
         self.source = source
         self.seed = int(seed)
@@ -531,6 +533,12 @@ class _VideoDataset(Dataset):
 
     def _load(self, video: Video, rng: np.random.Generator) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _frames(self, video: Video, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The frames for ``self.transform``: at its resize size straight from the reader when
+        it resizes on decode (``ClipTransform.decode_size``); any other callable gets the
+        frames at the video's own size."""
+        return video.frames(indices, size=getattr(self.transform, "decode_size", None))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self._rng(index)
@@ -592,7 +600,7 @@ class PretextDataset(_VideoDataset):
         for d in draws:
             if d.looped:
                 self.skip_log.short(video.path, video.num_frames, self.sampler.clip_len)
-        frames = video.frames(np.concatenate([d.indices for d in draws]))
+        frames = self._frames(video, np.concatenate([d.indices for d in draws]))
         T = self.sampler.clip_len
         q = draws[0]
         item = {
@@ -628,7 +636,7 @@ class ClipDataset(_VideoDataset):
         if video.num_frames < needed:
             self.skip_log.short(video.path, video.num_frames, needed)
         idx = random_clip_indices(video.num_frames, self.clip_len, self.step, rng)
-        return {"clip": self.transform(video.frames(idx), rng)}
+        return {"clip": self.transform(self._frames(video, idx), rng)}
 
 
 class MultiClipDataset(_VideoDataset):
@@ -659,7 +667,7 @@ class MultiClipDataset(_VideoDataset):
         if video.num_frames < needed:
             self.skip_log.short(video.path, video.num_frames, needed)
         idx = uniform_clip_indices(video.num_frames, self.clip_len, self.step, self.clips)
-        frames = video.frames(idx.reshape(-1))
+        frames = self._frames(video, idx.reshape(-1))
         T = self.clip_len
         clips = [self.transform(frames[j * T : (j + 1) * T], rng) for j in range(self.clips)]
         return {"clips": torch.stack(clips)}
