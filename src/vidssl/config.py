@@ -126,6 +126,10 @@ class ViewConfig:
     latent: int = 16  # generator channels at the bottleneck, per width unit
     width: int = 16  # generator / flow-net base channels
     kl: float = 1.0
+    # how the KL term is reduced (method/view_losses.py): "mean" over latent elements (default:
+    # keeps it on the scale of the other mean-reduced terms) | "sum" over each sample's latent
+    # elements, averaged over the batch (the paper's eq. 14)
+    kl_reduction: str = "mean"
     infomax: float = 1.0
     infomin: float = 1.0
     extractor: str = "random"  # random | checkpoint path of a backbone snapshot
@@ -458,6 +462,7 @@ def validate(cfg: Config) -> None:
             )
     if not 0.0 <= cfg.view.p <= 1.0:
         raise ConfigError(f"view.p must be in [0, 1]; got {cfg.view.p}")
+    _choice("view.kl_reduction", cfg.view.kl_reduction, ("mean", "sum"))
     _choice("optim.name", cfg.optim.name, ("sgd", "adamw"))
     _choice("optim.schedule", cfg.optim.schedule, ("step", "cosine", "constant"))
     if cfg.optim.lr <= 0:
