@@ -114,11 +114,10 @@ def decode_all(path: Path) -> tuple[list, float]:
 
 
 def frame_table(path: Path, sizes: list[tuple[int, int]], reps: int) -> dict[str, float]:
-    """Per-frame ms of decode and the conversions, each the best of ``reps`` passes (the least
-    disturbed by other load on a shared machine)."""
-    frames, decode = decode_all(path)
-    for _ in range(reps - 1):
-        decode = min(decode, decode_all(path)[1])
+    """Per-frame ms of decode and the conversions, each the median of ``reps`` passes (robust
+    to bursts of other load on a shared machine). Every pass converts freshly decoded frames,
+    as the reader does: ``to_ndarray`` leaves its converter on the frame, so converting the
+    same frame objects again would time the reuse it lacks in the reader."""
     reformatter = VideoReformatter()
 
     def reused(f: object) -> np.ndarray:
@@ -131,21 +130,21 @@ def frame_table(path: Path, sizes: list[tuple[int, int]], reps: int) -> dict[str
 
         return resized
 
+    frames, decode = decode_all(path)
     for f in frames[:5]:
         assert np.array_equal(f.to_ndarray(format="rgb24"), reused(f)), "pixels differ"
-
-    def best(convert: Callable[[object], np.ndarray]) -> float:
-        per_frame_ms(frames[:8], convert)  # warm up
-        return min(per_frame_ms(frames, convert) for _ in range(reps))
-
-    row = {
-        "decode": decode,
-        "to_ndarray": best(lambda f: f.to_ndarray(format="rgb24")),
-        "reused": best(reused),
+    conversions: dict[str, Callable[[object], np.ndarray]] = {
+        "to_ndarray": lambda f: f.to_ndarray(format="rgb24"),
+        "reused": reused,
+        **{f"+{h}x{w}": resizer((h, w)) for h, w in sizes},
     }
-    for size in sizes:
-        row[f"+{size[0]}x{size[1]}"] = best(resizer(size))
-    return row
+    times: dict[str, list[float]] = {"decode": [], **{name: [] for name in conversions}}
+    for _ in range(reps):
+        for name, convert in conversions.items():
+            frames, decode = decode_all(path)
+            times["decode"].append(decode)
+            times[name].append(per_frame_ms(frames, convert))
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 class OldConversion:
@@ -168,7 +167,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=8, help="timed batches per loader rate")
     ap.add_argument("--sizes", default="128x171,32x32",
                     help="resizes for the per-frame table, HxW,... (default: paper, demo)")
-    ap.add_argument("--reps", type=int, default=3, help="passes per per-frame figure (best)")
+    ap.add_argument("--reps", type=int, default=5, help="passes per per-frame figure (median)")
     ap.add_argument("--workers", type=int, default=-1,
                     help="loader workers (default: the demo config's data.num_workers)")
     args = ap.parse_args()
