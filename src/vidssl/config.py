@@ -69,6 +69,9 @@ class DataConfig:
     input: str = "rgb"
     resize: list[int] = field(default_factory=lambda: [128, 171])  # (H, W) before cropping
     crop: int = 112
+    # the video reader scales frames to `resize` while converting them to RGB (one swscale
+    # pass, see data/transforms.py); false = full-size frames resized in float by the transform
+    resize_on_decode: bool = True
     color_jitter: float = 0.4  # brightness/contrast/saturation strength; 0 disables
     hflip: bool = True
     num_workers: int = 2
@@ -135,6 +138,10 @@ class ViewConfig:
     latent: int = 16  # generator channels at the bottleneck, per width unit
     width: int = 16  # generator / flow-net base channels
     kl: float = 1.0
+    # how the KL term is reduced (method/view_losses.py): "mean" over latent elements (default:
+    # keeps it on the scale of the other mean-reduced terms) | "sum" over each sample's latent
+    # elements, averaged over the batch (the paper's eq. 14)
+    kl_reduction: str = "mean"
     infomax: float = 1.0
     infomin: float = 1.0
     extractor: str = "random"  # random | checkpoint path of a backbone snapshot
@@ -522,6 +529,7 @@ def validate(cfg: Config) -> None:
             )
     if not 0.0 <= cfg.view.p <= 1.0:
         raise ConfigError(f"view.p must be in [0, 1]; got {cfg.view.p}")
+    _choice("view.kl_reduction", cfg.view.kl_reduction, ("mean", "sum"))
     _choice("optim.name", cfg.optim.name, ("sgd", "adamw"))
     _choice("optim.schedule", cfg.optim.schedule, ("step", "cosine", "constant"))
     _positive("optim.lr", cfg.optim.lr)

@@ -99,6 +99,20 @@ def test_ucf101_bad_line_names_file_and_line(ucf, line, what):
 # ------------------------------------------------------------------ HMDB51
 
 
+def test_hmdb51_records_in_label_order(tmp_path):
+    """``sword_exercise_test_split1.txt`` sorts before ``sword_test_split1.txt``; the labels
+    (sorted class names) put sword first, and so do the records."""
+    splits = tmp_path / "testTrainMulti_7030_splits"
+    for c in ("sword_exercise", "sword", "smile"):
+        touch(tmp_path / c / f"{c}_1.avi")
+        touch(tmp_path / c / f"{c}_2.avi")
+        write(splits / f"{c}_test_split1.txt", f"{c}_2.avi 1\n{c}_1.avi 1\n")
+    train = build_source(cfg("hmdb51", tmp_path), "train")
+    assert train.classes == ["smile", "sword", "sword_exercise"]
+    assert train.labels == [0, 0, 1, 1, 2, 2]
+    assert [Path(r.path).name for r in train.records][:2] == ["smile_2.avi", "smile_1.avi"]
+
+
 def test_hmdb51_codes(tmp_path):
     splits = tmp_path / "testTrainMulti_7030_splits"
     for c in ("wave", "clap"):
@@ -143,6 +157,52 @@ def test_kinetics400(tmp_path):
     write(tmp_path / "validate.csv", "label,youtube_id,time_start,time_end\nsurfing,q,1,2\n")
     with pytest.raises(SplitFileError, match=r"validate.csv:2: class 'surfing'"):
         build_source(cfg("kinetics400", tmp_path), "test")
+
+
+K400_HEADER = "label,youtube_id,time_start,time_end,split,is_cc\n"
+
+
+@pytest.mark.parametrize("names,csv_dir", [
+    (("train.csv", "validate.csv"), ""),  # DeepMind release
+    (("kinetics-400_train.csv", "kinetics-400_val.csv"), ""),  # ActivityNet crawler
+    (("kinetics-400_train.csv", "kinetics-400_validate.csv"), ""),
+    (("train.csv", "val.csv"), "annotations"),  # CVDF mirror
+])
+@pytest.mark.parametrize("layout", ["per-class", "flat"])
+@pytest.mark.parametrize("val_dir", ["val", "validate"])
+def test_kinetics400_release_layouts(tmp_path, names, csv_dir, layout, val_dir):
+    """Every annotation naming and video layout of the real downloads is found as is."""
+    write(tmp_path / csv_dir / names[0], K400_HEADER +
+          "air drumming,abc,14,24,train,0\nabseiling,def,0,10,train,1\n"
+          "abseiling,gone,3,13,train,0\n")
+    write(tmp_path / csv_dir / names[1], K400_HEADER + "abseiling,xyz,5.0,15.0,val,0\n")
+    files = [("train", "air drumming", "abc_000014_000024.mp4"),
+             ("train", "abseiling", "def_000000_000010.mp4"),
+             (val_dir, "abseiling", "xyz_000005_000015.mp4")]
+    for sub, label, name in files:
+        touch(tmp_path / sub / label / name if layout == "per-class" else tmp_path / sub / name)
+    train = build_source(cfg("kinetics400", tmp_path), "train")
+    assert train.classes == ["abseiling", "air drumming"]
+    assert [Path(r.path).name for r in train.records] == [files[0][2], files[1][2]]
+    assert train.labels == [1, 0] and len(train.missing) == 1  # "gone" left YouTube
+    test = build_source(cfg("kinetics400", tmp_path), "test")
+    assert [(Path(r.path).name, r.label) for r in test.records] == [(files[2][2], 0)]
+    assert len(build_source(cfg("kinetics400", tmp_path), "all")) == 3
+
+
+def test_kinetics400_flat_at_root_and_frame_folders(tmp_path):
+    write(tmp_path / "train.csv", K400_HEADER + "abseiling,a_b-c,1,11,train,0\n")
+    write(tmp_path / "validate.csv", K400_HEADER + "abseiling,q,2,12,val,0\n")
+    touch(tmp_path / "a_b-c_000001_000011.webm")
+    write_frame_folder(tmp_path / "val" / "q_000002_000012", coded_frames(2))
+    assert Path(build_source(cfg("kinetics400", tmp_path), "train").records[0].path).name == (
+        "a_b-c_000001_000011.webm")
+    assert Path(build_source(cfg("kinetics400", tmp_path), "test").records[0].path).is_dir()
+
+
+def test_kinetics400_missing_annotations_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train.csv"):
+        build_source(cfg("kinetics400", tmp_path), "train")
 
 
 # ------------------------------------------------------------------ folder / unlabeled
@@ -243,3 +303,40 @@ def test_in_memory_source():
     np.testing.assert_array_equal(decode_index(frames), [59, 0])
     ds = PretextDataset(src, PretextSampler(clip_len=8, n_segments=2), small_transform(), seed=0)
     assert ds[1]["clip"].shape == (3, 8, 16, 16)
+
+
+class _SizeSpy:
+    """A video that records the ``size`` each ``frames`` call asked for."""
+
+    def __init__(self, video):
+        self.video, self.path, self.fps = video, video.path, video.fps
+        self.num_frames = video.num_frames
+        self.sizes = []
+
+    def frames(self, indices, size=None):
+        self.sizes.append(size)
+        return self.video.frames(indices, size=size)
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_datasets_ask_the_reader_for_the_resize_size(coded_videos, on):
+    from vidssl.data.video import open_video
+
+    spy = _SizeSpy(open_video(coded_videos["h264.mp4"]))
+    src = VideoSource([VideoRecord(spy.path, 0)], ["a"], videos=[spy])
+    ds = MultiClipDataset(src, small_transform(train=False, resize_on_decode=on), clips=2,
+                          clip_len=8)
+    clips = ds[0]["clips"]
+    assert clips.shape == (2, 3, 8, 16, 16) and spy.sizes == [(24, 48) if on else None]
+
+
+def test_resize_on_decode_gives_nearly_the_same_clips(coded_videos):
+    """The clip tensors with and without resizing in the decoder: same crop, same frames,
+    pixels within a few grey levels (normalised units: 1 level is ~0.018)."""
+    src = VideoSource([VideoRecord(str(coded_videos["mpeg4-nob.avi"]), 0)], ["a"])
+    clips = [
+        MultiClipDataset(src, small_transform(train=False, resize_on_decode=on), clips=2,
+                         clip_len=8)[0]["clips"]
+        for on in (True, False)
+    ]
+    assert (clips[0] - clips[1]).abs().mean() < 0.05

@@ -63,6 +63,66 @@ def test_chunked_equals_unchunked():
         assert torch.equal(i, i_full)
 
 
+def tied_features(seed: int = 2):
+    """Queries and a gallery full of exact ties: duplicated gallery rows (some far apart, so
+    they land in different blocks), rows that are positive multiples of others (equal
+    cosine), zero rows (cosine 0 with everything) and features on a coarse grid."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(-2, 3, (40, 6)).astype(np.float32)
+    g = base[rng.integers(0, 40, 300)]
+    g[::7] *= 3.0
+    g[5::11] = 0.0
+    q = np.concatenate([base[rng.integers(0, 40, 50)],
+                        rng.integers(-2, 3, (30, 6)).astype(np.float32)])
+    return q, g
+
+
+def reference_ranks(q, g, k):
+    """A full stable sort of float64 cosines rounded to float32: ties by the lower index."""
+    qn = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    gn = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    sims = (qn.astype(np.float64) @ gn.astype(np.float64).T).astype(np.float32)
+    return np.argsort(-sims, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("k", [1, 10, 50])
+def test_ties_go_to_the_lower_index_for_every_chunk_size(k):
+    q, g = tied_features()
+    ref = reference_ranks(q, g, k)
+    results = [knn_search(q, g, k, chunk_size=c) for c in (7, 37, 4096)]
+    for s, i in results:
+        np.testing.assert_array_equal(i.numpy(), ref)
+        assert torch.equal(s, results[0][0])
+
+
+def test_retrieval_scores_with_ties_are_chunk_invariant():
+    q, g = tied_features(3)
+    qy, gy = np.arange(len(q)) % 5, np.arange(len(g)) % 5
+    runs = [retrieval_scores(q, qy, g, gy, TOPK, chunk_size=c) for c in (7, 37, 4096)]
+    for acc, idx in runs[1:]:
+        assert acc == runs[0][0] and torch.equal(idx, runs[0][1])
+
+
+def test_faiss_backend_gives_the_exact_ranks():
+    pytest.importorskip("faiss")
+    q, g = tied_features(4)
+    for k in (1, 10, 50):
+        s, i = knn_search(q, g, k, backend="faiss", chunk_size=37)
+        s_ref, i_ref = knn_search(q, g, k, chunk_size=37)
+        assert torch.equal(i, i_ref) and torch.equal(s, s_ref)
+    rng = np.random.default_rng(5)
+    q, g = rng.standard_normal((40, 16)), rng.standard_normal((500, 16))
+    assert torch.equal(knn_search(q, g, 5, backend="faiss")[1], knn_search(q, g, 5)[1])
+
+
+def test_non_finite_features_are_a_clear_error():
+    q = np.ones((2, 3), np.float32)
+    g = np.ones((4, 3), np.float32)
+    g[1, 2] = np.nan
+    with pytest.raises(ValueError, match="gallery features contain NaN"):
+        knn_search(q, g, 2)
+
+
 def test_query_class_without_gallery_items_is_a_miss():
     rng = np.random.default_rng(2)
     gx = rng.standard_normal((30, 8)).astype(np.float32)

@@ -96,3 +96,38 @@ def test_infomin_is_cosine_with_stop_gradient_on_the_clip() -> None:
     assert x.grad is None  # stop-gradient on the real clip
     assert view.grad is not None and view.grad.abs().sum() > 0
     assert infomin_loss(f, x, x.detach()).item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_kl_reduction_is_a_view_config_key() -> None:
+    from vidssl.config import ConfigError, load_config
+
+    assert load_config(None).view.kl_reduction == "mean"
+    assert load_config(None, ["view.kl_reduction=sum"]).view.kl_reduction == "sum"
+    with pytest.raises(ConfigError, match="view.kl_reduction"):
+        load_config(None, ["view.kl_reduction=max"])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_pretrain_view_uses_the_configured_kl_reduction(monkeypatch, tmp_path, reduction) -> None:
+    """The reduction reaches the loss that trains G (spied on, one tiny step)."""
+    import vidssl.train.view as view_train
+    from vidssl.config import load_config
+
+    seen = []
+
+    def spy(mu, logvar, reduction="mean"):
+        seen.append(reduction)
+        return kl_divergence(mu, logvar, reduction)
+
+    monkeypatch.setattr(view_train, "kl_divergence", spy)
+    cfg = load_config(None, [
+        "data.dataset=synthetic", "data.synthetic.variant=direction", "data.synthetic.size=16",
+        "data.synthetic.min_frames=12", "data.synthetic.max_frames=12",
+        "data.synthetic.train_per_class=1", "data.synthetic.test_per_class=1",
+        "data.resize=[16,16]", "data.crop=16", "data.num_workers=0", "sampler.clip_len=6",
+        "sampler.n_segments=2", "model.width=0.125", "view.width=2", "view.latent=2",
+        "view.extractor=random", f"view.kl_reduction={reduction}", "optim.name=adamw",
+        "train.epochs=1", "train.batch_size=2", "train.steps_per_epoch=1", "train.device=cpu",
+    ])
+    view_train.train_view(cfg, tmp_path / "view", progress=False)
+    assert seen == [reduction]

@@ -137,9 +137,11 @@ def resize_video(src: str, dst: str, size: tuple[int, int], crf: int = 18) -> in
             # fastdecode: no CABAC or deblocking, so reading the copy costs as little as possible
             stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "fastdecode",
                               "bf": "0"}
+            # one converter for the whole video: frame.reformat builds one per frame
+            reformatter = av.video.reformatter.VideoReformatter()
             for frame in inp.decode(istream):
-                small = frame.reformat(width=w, height=h, format=stream.pix_fmt,
-                                       interpolation="AREA")
+                small = reformatter.reformat(frame, width=w, height=h, format=stream.pix_fmt,
+                                             interpolation="AREA")
                 # frame k at k / rate: the copy's timestamps give the same frame indices
                 small.pts, small.time_base = n, tick
                 for packet in stream.encode(small):
@@ -189,9 +191,10 @@ def video_to_frames(src: str, dst: str, size: tuple[int, int], quality: int = 90
         with av.open(src) as inp:
             stream = inp.streams.video[0]
             stream.thread_type = "AUTO"
+            reformatter = av.video.reformatter.VideoReformatter()  # one per video
             for frame in inp.decode(stream):
-                yield frame.reformat(width=w, height=h, format="rgb24",
-                                     interpolation="AREA").to_ndarray()
+                yield reformatter.reformat(frame, width=w, height=h, format="rgb24",
+                                           interpolation="AREA").to_ndarray()
 
     return _save_frames(frames(), dst, quality)
 

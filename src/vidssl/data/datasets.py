@@ -211,18 +211,22 @@ def ucf101_source(data_cfg: Any, split: str) -> VideoSource:
 def hmdb51_source(data_cfg: Any, split: str) -> VideoSource:
     """HMDB51: ``root/<class>/<video>.avi``; ``split_dir`` (default
     ``root/testTrainMulti_7030_splits``) holds ``<class>_test_split<N>.txt`` with lines
-    ``<video>.avi <code>``: 1 = train, 2 = test, 0 = unused."""
+    ``<video>.avi <code>``: 1 = train, 2 = test, 0 = unused.
+
+    Records come in label order (classes sorted by name, each file's lines in file order), not
+    in the order of the split file names: ``sword_exercise_test_split1.txt`` sorts before
+    ``sword_test_split1.txt`` while the class ``sword`` sorts before ``sword_exercise``."""
     root = _root(data_cfg)
     sdir = _split_dir(data_cfg, root, "testTrainMulti_7030_splits")
     suffix = f"_test_split{data_cfg.split}.txt"
-    files = sorted(p for p in sdir.glob(f"*{suffix}"))
-    if not files:
+    file_of = {f.name[: -len(suffix)]: f for f in sdir.glob(f"*{suffix}")}
+    if not file_of:
         raise FileNotFoundError(f"no HMDB51 split files *{suffix} in {sdir}")
-    classes = sorted(f.name[: -len(suffix)] for f in files)
+    classes = sorted(file_of)
     wanted = {"train": {1}, "test": {2}, "all": {1, 2}}[split]
     records = []
-    for file in files:
-        cls = file.name[: -len(suffix)]
+    for label, cls in enumerate(classes):
+        file = file_of[cls]
         if not (root / cls).is_dir():
             raise SplitFileError(file, 1, f"class folder {root / cls} does not exist")
         for no, line in _lines(file):
@@ -234,11 +238,22 @@ def hmdb51_source(data_cfg: Any, split: str) -> VideoSource:
             path = _resolve(root / cls, fields[0], data_cfg.frame_pattern)
             if path is None:
                 raise SplitFileError(file, no, f"video {cls}/{fields[0]} not found under {root}")
-            records.append(VideoRecord(str(path), classes.index(cls)))
+            records.append(VideoRecord(str(path), label))
     return VideoSource(records, classes, data_cfg.frame_pattern, name=f"hmdb51/{split}")
 
 
 _K400_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
+# annotation file names, by part, in the order tried: the DeepMind release's (train.csv,
+# validate.csv), the CVDF mirror's (val.csv), and the ActivityNet crawler's
+# (kinetics-400_train.csv, kinetics-400_val.csv); "validate" and "val" with either prefix
+_K400_PREFIXES = ("", "kinetics-400_", "kinetics_400_", "kinetics400_")
+_K400_CSV = {
+    "train": [f"{p}train.csv" for p in _K400_PREFIXES],
+    "val": [f"{p}{n}.csv" for p in _K400_PREFIXES for n in ("validate", "val")],
+}
+# video folders of a part, in the order tried ("" = the root itself)
+_K400_SUBSETS = {"train": ("train", ""), "val": ("val", "validate", "")}
+_K400_EXTENSIONS = (".mp4", ".webm", ".mkv", "")  # "" = a frame folder of that name
 
 
 def _read_kinetics_csv(file: Path) -> list[tuple[int, dict[str, str]]]:
@@ -256,29 +271,62 @@ def _read_kinetics_csv(file: Path) -> list[tuple[int, dict[str, str]]]:
                                  "file)") from None
 
 
+def _kinetics_csv(sdirs: list[Path], part: str) -> Path:
+    """The first annotation file of ``part`` found in ``sdirs`` (else the first name tried,
+    so the error names the file a user most likely expects)."""
+    for d in sdirs:
+        for name in _K400_CSV[part]:
+            if (d / name).is_file():
+                return d / name
+    return sdirs[0] / _K400_CSV[part][0]
+
+
+class _Listing:
+    """Names in a folder, read once per folder: a Kinetics split lists ~240k videos, and one
+    ``stat`` per candidate path and layout would cost minutes on network file systems."""
+
+    def __init__(self) -> None:
+        self._names: dict[Path, set[str]] = {}
+
+    def has(self, folder: Path, name: str) -> bool:
+        if folder not in self._names:
+            try:
+                self._names[folder] = set(os.listdir(folder))
+            except OSError:  # absent (or not a folder): nothing in it
+                self._names[folder] = set()
+        return name in self._names[folder]
+
+
 def kinetics400_source(data_cfg: Any, split: str) -> VideoSource:
-    """Kinetics-400: ``train.csv`` / ``validate.csv`` (``label,youtube_id,time_start,time_end,
-    split``) in ``split_dir`` (default root); videos ``<youtube_id>_<start:06d>_<end:06d>.mp4``
-    (or .webm/.mkv, or a frame folder of that name) under ``root[/<subset>]/<label>/``, where
-    ``<subset>`` is train / val / validate and ``<label>`` may have spaces or underscores.
+    """Kinetics-400 as downloaded. Annotations (``label,youtube_id,time_start,time_end[,split,
+    is_cc]``; extra columns are ignored) in ``split_dir`` (default: root, else
+    ``root/annotations``): ``train.csv`` / ``validate.csv`` (DeepMind), ``val.csv`` (CVDF
+    mirror) or ``kinetics-400_train.csv`` / ``kinetics-400_val.csv`` (ActivityNet crawler).
+    Videos ``<youtube_id>_<start:06d>_<end:06d>.mp4`` (or .webm/.mkv, or a frame folder of that
+    name), looked for per class, ``root[/<subset>]/<label>/`` (``<label>`` with spaces or
+    underscores), then flat, ``root[/<subset>]/``, where ``<subset>`` is ``train`` for the
+    training part and ``val`` or ``validate`` for the validation part.
 
     Unlike UCF101/HMDB51, a listed video that is absent is skipped with one summary warning:
-    every Kinetics copy lacks some videos that left YouTube. "test" reads ``validate.csv``.
+    every Kinetics copy lacks some videos that left YouTube. "test" reads the validation part
+    (the release's test labels were never published).
     """
     root = _root(data_cfg)
-    sdir = Path(data_cfg.split_dir).expanduser() if data_cfg.split_dir else root
-    train_csv = sdir / "train.csv"
-    val_csv = next(
-        (sdir / n for n in ("validate.csv", "val.csv") if (sdir / n).is_file()),
-        sdir / "validate.csv",
-    )
-    subsets = {"train": [(train_csv, ("train", ""))], "test": [(val_csv, ("val", "validate", ""))]}
+    if data_cfg.split_dir:
+        sdirs = [Path(data_cfg.split_dir).expanduser()]
+    else:
+        sdirs = [root, root / "annotations"]
+    train_csv = _kinetics_csv(sdirs, "train")
+    val_csv = _kinetics_csv(sdirs, "val")
+    subsets = {"train": [(train_csv, _K400_SUBSETS["train"])],
+               "test": [(val_csv, _K400_SUBSETS["val"])]}
     subsets["all"] = subsets["train"] + subsets["test"]
     rows_by_file = {f: _read_kinetics_csv(f) for f, _ in subsets[split]}
     class_file = train_csv if train_csv.is_file() else next(iter(rows_by_file))
     class_rows = rows_by_file.get(class_file) or _read_kinetics_csv(class_file)
     classes = sorted({row["label"] for _, row in class_rows})
     label_of = {c: i for i, c in enumerate(classes)}
+    listing = _Listing()
     records, missing = [], []
     for file, dirs in subsets[split]:
         for no, row in rows_by_file[file]:
@@ -290,19 +338,7 @@ def kinetics400_source(data_cfg: Any, split: str) -> VideoSource:
             except ValueError as exc:
                 raise SplitFileError(file, no, f"bad time_start/time_end: {exc}") from exc
             stem = f"{row['youtube_id']}_{start:06d}_{end:06d}"
-            path = None
-            for sub in dirs:
-                for lab in dict.fromkeys((label, label.replace(" ", "_"))):
-                    base = root / sub / lab if sub else root / lab
-                    for ext in (".mp4", ".webm", ".mkv", ""):
-                        cand = base / f"{stem}{ext}"
-                        if cand.is_file() or (not ext and is_frame_folder(cand)):
-                            path = cand
-                            break
-                    if path:
-                        break
-                if path:
-                    break
+            path = _find_kinetics_video(root, dirs, label, stem, listing, data_cfg.frame_pattern)
             if path is None:
                 missing.append(f"{file.name}:{no} {label}/{stem}")
                 continue
@@ -317,6 +353,21 @@ def kinetics400_source(data_cfg: Any, split: str) -> VideoSource:
     src = VideoSource(records, classes, data_cfg.frame_pattern, name=f"kinetics400/{split}")
     src.missing = missing
     return src
+
+
+def _find_kinetics_video(root: Path, subsets: Sequence[str], label: str, stem: str,
+                         listing: _Listing, frame_pattern: str) -> Path | None:
+    """``stem`` in the per-class folders of ``subsets``, then in the flat ones; None if absent."""
+    labels = dict.fromkeys((label, label.replace(" ", "_")))
+    folders = [root / sub / lab if sub else root / lab for sub in subsets for lab in labels]
+    folders += [root / sub if sub else root for sub in subsets]
+    for folder in folders:
+        for ext in _K400_EXTENSIONS:
+            if listing.has(folder, stem + ext):
+                cand = folder / (stem + ext)
+                if cand.is_file() if ext else is_frame_folder(cand, frame_pattern):
+                    return cand
+    return None
 
 
 def _list_path(root: Path, name: str) -> Path:
@@ -584,6 +635,8 @@ MAX_RESAMPLES = 3  # new clip draws after a video turned out shorter than its me
 class _VideoDataset(Dataset):
     """Shared machinery: per-sample RNG, reading with skip-and-replace, ``set_epoch``."""
 
+    transform: Callable[..., Any]  # set by every subclass: uint8 frames -> tensor clip
+
     def __init__(self, source: VideoSource, seed: int, skip_log: SkipLog | None) -> None:
         self.source = source
         self.seed = int(seed)
@@ -603,6 +656,12 @@ class _VideoDataset(Dataset):
 
     def _load(self, video: Video, rng: np.random.Generator) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _frames(self, video: Video, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The frames for ``self.transform``: at its resize size straight from the reader when
+        it resizes on decode (``ClipTransform.decode_size``); any other callable gets the
+        frames at the video's own size."""
+        return video.frames(indices, size=getattr(self.transform, "decode_size", None))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self._rng(index)
@@ -672,7 +731,7 @@ class PretextDataset(_VideoDataset):
         for d in draws:
             if d.looped:
                 self.skip_log.short(video.path, video.num_frames, self.sampler.clip_len)
-        frames = video.frames(np.concatenate([d.indices for d in draws]))
+        frames = self._frames(video, np.concatenate([d.indices for d in draws]))
         T = self.sampler.clip_len
         q = draws[0]
         item = {
@@ -708,7 +767,7 @@ class ClipDataset(_VideoDataset):
         if video.num_frames < needed:
             self.skip_log.short(video.path, video.num_frames, needed)
         idx = random_clip_indices(video.num_frames, self.clip_len, self.step, rng)
-        return {"clip": self.transform(video.frames(idx), rng)}
+        return {"clip": self.transform(self._frames(video, idx), rng)}
 
 
 class MultiClipDataset(_VideoDataset):
@@ -739,7 +798,7 @@ class MultiClipDataset(_VideoDataset):
         if video.num_frames < needed:
             self.skip_log.short(video.path, video.num_frames, needed)
         idx = uniform_clip_indices(video.num_frames, self.clip_len, self.step, self.clips)
-        frames = video.frames(idx.reshape(-1))
+        frames = self._frames(video, idx.reshape(-1))
         T = self.clip_len
         clips = [self.transform(frames[j * T : (j + 1) * T], rng) for j in range(self.clips)]
         return {"clips": torch.stack(clips)}

@@ -11,6 +11,17 @@ order, factors uniform in ``[1 - s, 1 + s]``; contrast and saturation blend towa
 mean grey level and each pixel's grey level) -> horizontal flip with p = 0.5 -> clamp to
 [0, 1] -> normalise -> ``(3, T, crop, crop)``. Eval: resize, centre crop, normalise.
 
+Resizing while decoding (``resize_on_decode``, ``data.resize_on_decode``, default on): the
+resize is to a fixed ``(H, W)`` and comes before every random step (the crop position, jitter
+and flip are drawn on the resized clip), so it can equally be done by the video reader, in the
+same swscale pass that converts the decoded frame to RGB (:mod:`vidssl.data.video`). The
+datasets ask the reader for frames at :attr:`ClipTransform.decode_size`; frames that arrive
+at that size skip the ``F.interpolate`` step. This applies to video files and frame folders,
+for training and evaluation alike; in-memory videos (the synthetic data set) arrive at their
+own size and are resized here as before. Decoder-side resizing differs from converting first
+and resizing in float by rounding to uint8 and the filter's details (~1 grey level on average
+on camera footage); ``resize_on_decode: false`` restores the float path exactly.
+
 ``input="diff"`` (frame differences): after the steps above but before normalisation, with
 ``x_t`` the RGB frame t in [0, 1]:
 
@@ -62,6 +73,7 @@ class ClipTransform:
         input: str = "rgb",
         mean: tuple[float, float, float] = DEFAULT_MEAN,
         std: tuple[float, float, float] = DEFAULT_STD,
+        resize_on_decode: bool = True,
     ) -> None:
         if input not in ("rgb", "diff"):
             raise ValueError(f"input must be rgb or diff; got {input!r}")
@@ -75,6 +87,13 @@ class ClipTransform:
         self.input = input
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1)
+        self.resize_on_decode = bool(resize_on_decode)
+
+    @property
+    def decode_size(self) -> tuple[int, int] | None:
+        """The ``(H, W)`` to ask the video reader for (``Video.frames(..., size=)``), or None
+        to get frames at their own size (``resize_on_decode`` off); see the module doc."""
+        return self.resize if self.resize_on_decode else None
 
     @classmethod
     def from_config(cls, data_cfg: Any, train: bool) -> ClipTransform:
@@ -87,6 +106,7 @@ class ClipTransform:
             color_jitter=d.color_jitter,
             hflip=d.hflip,
             input=d.input,
+            resize_on_decode=d.resize_on_decode,
         )
 
     def _jitter(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:

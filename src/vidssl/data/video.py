@@ -23,10 +23,23 @@ the last wanted frame (a frame FFmpeg flags as corrupt, such as the half-written
 a truncated file, counts as the end). The reader then corrects ``num_frames`` to the true
 count and raises :class:`ShortVideoError` carrying it, instead of returning fewer or repeated
 frames; callers draw a new clip for the corrected length.
+
+Decoding at the codec's speed: a decoded frame is YUV (or another codec format) and has to be
+converted to RGB. Each :class:`AVVideo` keeps one ``VideoReformatter`` (one swscale context)
+for all its frames: ``frame.to_ndarray(format="rgb24")`` builds a new converter per frame,
+which cost several times the decode itself (``benchmarks/decode.py``). The conversion can
+also scale: ``frames(indices, size=(H, W))`` returns frames already at ``(H, W)``, converted
+and resized in the same swscale pass (bilinear, antialiased when shrinking, chroma
+interpolated at full resolution: within a few grey levels of converting first and then
+resizing with ``F.interpolate(..., antialias=True)``). Without ``size`` the frames are
+exactly what ``to_ndarray(format="rgb24")`` gives. The training and evaluation transforms
+ask for their ``data.resize`` this way (``data.resize_on_decode``, see
+:class:`~vidssl.data.transforms.ClipTransform`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Sequence
@@ -73,8 +86,17 @@ class Video(Protocol):
     num_frames: int
     fps: float
 
-    def frames(self, indices: Sequence[int]) -> np.ndarray:
-        """uint8 ``(len(indices), H, W, 3)`` RGB; indices may repeat and need not be sorted."""
+    def frames(
+        self, indices: Sequence[int], size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """uint8 ``(len(indices), H, W, 3)`` RGB; indices may repeat and need not be sorted.
+
+        ``size=(H, W)`` asks for frames scaled to that size by the reader, where it can do so
+        while decoding (files: in the RGB conversion; frame folders: while loading each
+        image). In-memory videos return their frames unscaled, so a caller that needs the
+        size exactly checks the shape (as :class:`~vidssl.data.transforms.ClipTransform`
+        does, resizing what does not match).
+        """
         ...
 
 
@@ -105,7 +127,12 @@ class ArrayVideo:
         self.fps = float(fps)
         self.num_frames = int(frames.shape[0])
 
-    def frames(self, indices: Sequence[int]) -> np.ndarray:
+    def frames(
+        self, indices: Sequence[int], size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """The stored frames; ``size`` is ignored: in memory there is no decode pass to fold
+        a resize into, and resizing here would round to uint8 what the transform resizes in
+        float."""
         idx = _check_indices(self.path, indices, self.num_frames)
         return self._frames[idx]
 
@@ -184,7 +211,12 @@ class FrameFolderVideo:
         self.num_frames = len(self._files)
         self.fps = float(fps)
 
-    def frames(self, indices: Sequence[int]) -> np.ndarray:
+    def frames(
+        self, indices: Sequence[int], size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """Frames as stored, or at ``size=(H, W)``: JPEGs are then decoded at a reduced
+        scale where that still covers ``size`` (PIL's draft mode) and resized with PIL's
+        antialiased bilinear filter."""
         from PIL import Image
 
         idx = _check_indices(self.path, indices, self.num_frames)
@@ -193,7 +225,15 @@ class FrameFolderVideo:
             name = os.path.join(self.path, self._files[int(k)])
             try:
                 with Image.open(name) as im:
-                    cache[int(k)] = np.asarray(im.convert("RGB"))
+                    if size is None:
+                        cache[int(k)] = np.asarray(im.convert("RGB"))
+                        continue
+                    wh = (int(size[1]), int(size[0]))
+                    im.draft("RGB", wh)
+                    rgb = im.convert("RGB")
+                    if rgb.size != wh:
+                        rgb = rgb.resize(wh, Image.Resampling.BILINEAR)
+                    cache[int(k)] = np.asarray(rgb)
             except (OSError, ValueError) as exc:
                 raise VideoError(self.path, f"cannot read frame {name}: {exc}") from exc
         shapes = {a.shape for a in cache.values()}
@@ -211,6 +251,20 @@ class FrameFolderVideo:
 
 
 _AV_PICTURE_TYPE_B = 3  # FFmpeg's AVPictureType value for B-frames
+
+
+@functools.cache
+def _scale_flags() -> int:
+    """swscale flags for converting and resizing in one pass: bilinear (whose support widens
+    with the shrink factor, so it is antialiased like ``F.interpolate(antialias=True)``), with
+    the chroma planes interpolated to full resolution before the RGB conversion. Without the
+    two chroma flags a strong shrink of 4:2:0 video (240p to 32x32) is off by ~15 grey levels
+    on average from converting first and resizing after; with them by ~2."""
+    from av.video.reformatter import Interpolation
+
+    return int(
+        Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT | Interpolation.FULL_CHR_H_INP
+    )
 
 
 class AVVideo:
@@ -243,6 +297,12 @@ class AVVideo:
         if threads:
             stream.thread_type = "AUTO"
         self._stream = stream
+        from av.video.reformatter import VideoReformatter
+
+        # one converter for every frame of this video (see the module docstring); swscale's
+        # own threads only when FFmpeg may use several (not inside DataLoader workers)
+        self._reformatter = VideoReformatter()
+        self._sws_threads = 0 if threads else 1
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate or rate <= 0:
             self.close()
@@ -333,7 +393,30 @@ class AVVideo:
         target = self._start_pts + int(index / self._rate / self._time_base)
         self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
 
-    def _scan(self, pending: list[int], out: dict[int, np.ndarray], check_overshoot: bool) -> int:
+    def _rgb(self, frame: object, size: tuple[int, int] | None) -> np.ndarray:
+        """The frame as uint8 ``(H, W, 3)`` RGB, through this video's one converter; scaled to
+        ``size`` in the same pass when given. Without ``size`` the pixels equal
+        ``frame.to_ndarray(format="rgb24")``'s (same swscale conversion, same default flags)."""
+        if size is None:
+            rgb = self._reformatter.reformat(frame, format="rgb24", threads=self._sws_threads)
+        else:
+            rgb = self._reformatter.reformat(
+                frame,
+                width=int(size[1]),
+                height=int(size[0]),
+                format="rgb24",
+                interpolation=_scale_flags(),
+                threads=self._sws_threads,
+            )
+        return rgb.to_ndarray()
+
+    def _scan(
+        self,
+        pending: list[int],
+        out: dict[int, np.ndarray],
+        check_overshoot: bool,
+        size: tuple[int, int] | None = None,
+    ) -> int:
         """Decode forward from the current position, filling ``out`` for ``pending`` indices.
 
         Returns the index of the last frame decoded, -2 when ``check_overshoot`` is set and
@@ -362,10 +445,10 @@ class AVVideo:
                 # indices skipped over (variable frame rate) are shown by the previous frame.
                 while p < len(pending) and pending[p] < k:
                     if prev is not None:
-                        out[pending[p]] = prev.to_ndarray(format="rgb24")
+                        out[pending[p]] = self._rgb(prev, size)
                     p += 1
                 if p < len(pending) and pending[p] == k:
-                    out[k] = frame.to_ndarray(format="rgb24")
+                    out[k] = self._rgb(frame, size)
                     p += 1
                 prev, last = frame, k
                 if p >= len(pending):
@@ -376,23 +459,25 @@ class AVVideo:
             # A corrupt tail: what decoded before it is the video.
         return last
 
-    def _decode_run(self, wanted: np.ndarray, out: dict[int, np.ndarray]) -> None:
+    def _decode_run(
+        self, wanted: np.ndarray, out: dict[int, np.ndarray], size: tuple[int, int] | None
+    ) -> None:
         """Fill ``out`` with the frames of sorted unique ``wanted`` indices, from one seek."""
         pending = [int(k) for k in wanted]
         last = -2
         if self.timestamps_ok:
             self._seek(pending[0])
-            last = self._scan(pending, out, check_overshoot=pending[0] > 0)
+            last = self._scan(pending, out, check_overshoot=pending[0] > 0, size=size)
         if last < -1:
             # The seek landed after the first wanted frame (coarse AVI/webm indexes), or the
             # timestamps are unusable: decode from the very start (counting mode if need be).
             for k in pending:
                 out.pop(k, None)
             self._container.seek(0)
-            last = self._scan(pending, out, check_overshoot=False)
+            last = self._scan(pending, out, check_overshoot=False, size=size)
             if last == -3:
                 self._container.seek(0)
-                last = self._scan(pending, out, check_overshoot=False)
+                last = self._scan(pending, out, check_overshoot=False, size=size)
         missing = [k for k in pending if k not in out]
         if not missing:
             return
@@ -403,15 +488,21 @@ class AVVideo:
         self.num_frames = true_count
         raise ShortVideoError(self.path, claimed, true_count)
 
-    def frames(self, indices: Sequence[int]) -> np.ndarray:
+    def frames(
+        self, indices: Sequence[int], size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """The frames at ``indices``, at ``size=(H, W)`` if given (converted and resized in
+        one swscale pass), else at the video's own size."""
         if self._container is None:
             raise VideoError(self.path, "video was closed")
         idx = _check_indices(self.path, indices, self.num_frames)
+        if size is not None and (len(size) != 2 or min(int(v) for v in size) < 1):
+            raise ValueError(f"{self.path}: size must be (height, width) >= 1; got {size}")
         uniq = np.unique(idx)
         runs = np.split(uniq, np.nonzero(np.diff(uniq) > self.seek_gap)[0] + 1)
         out: dict[int, np.ndarray] = {}
         for run in runs:
-            self._decode_run(run, out)
+            self._decode_run(run, out, size)
         return np.stack([out[int(k)] for k in idx])
 
     def close(self) -> None:

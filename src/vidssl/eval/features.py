@@ -165,6 +165,7 @@ def eval_transform(cfg: Config) -> Any:
         color_jitter=0.0,
         hflip=False,
         input=cfg.data.input,
+        resize_on_decode=cfg.data.resize_on_decode,
     )
 
 

@@ -5,7 +5,22 @@ query's class is among the k nearest. The search is the memory-critical part: at
 level the full similarity matrix is 38k x 95k floats (14 GB), so :func:`knn_search` walks it in
 blocks of ``chunk_size`` queries x ``chunk_size`` gallery items, keeps a running top-k per
 query, and never holds more than one block plus the (queries x k) winners. faiss is used when
-asked for and installed (``backend="faiss"``); the result is the same up to float round-off.
+asked for and installed (``backend="faiss"``).
+
+The neighbours are deterministic: the same for every ``chunk_size`` and backend. Equal scores
+are ordered by the lower gallery index (as a stable sort of each query's scores would order
+them; on tie-free data this is VCOP's protocol exactly). Scores are computed in float64 and
+rounded to float32: a float32 matrix product rounds a pair's score differently with the shape
+of the block it is computed in, which turned near-ties into order changes between chunk sizes
+and made duplicate gallery items tie in one run and not in another; the rounded float64 value
+does not depend on how it was computed. This costs about twice the float32 product on a CPU
+(``benchmarks/retrieval.py``). Each block keeps its top-k with ties at the k-th place going to
+the lower index, and blocks are merged with a stable sort, lower indices first.
+
+faiss (``backend="faiss"``, float32) proposes each query's ``2k + 16`` best items; these are
+rescored as above and ordered the same way. A query whose k-th score is not clear of its
+lowest candidate's by float32's error bound (many ties, as with duplicated or zero features)
+could have tied items outside the list, and is searched again exactly.
 
 A query whose class has no item in the gallery is simply a miss at every k, so a test split with
 classes absent from the train split is scored, not rejected.
@@ -49,8 +64,10 @@ def knn_search(
     """Top-``k`` gallery items by cosine similarity for every query.
 
     Returns ``(scores, indices)``, each ``(num_queries, min(k, num_gallery))``, best first, on
-    the CPU. Peak extra memory is one ``chunk_size x chunk_size`` block (plus the inputs and the
-    normalised copies), whatever the number of queries and gallery items.
+    the CPU; equal scores in ascending gallery index, and the same result for every
+    ``chunk_size`` and ``backend`` (module docstring). Peak extra memory is about one
+    ``chunk_size x chunk_size`` block of float32 scores and its masks, plus the inputs and
+    their normalised float64 copies, whatever the number of queries and gallery items.
     """
     if backend not in BACKENDS:
         raise ValueError(
@@ -60,41 +77,95 @@ def knn_search(
     g = l2_normalize(_as_tensor(gallery))
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
         raise ValueError(f"queries {tuple(q.shape)} and gallery {tuple(g.shape)} must be (N, D)")
+    for name, x in (("query", q), ("gallery", g)):
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"retrieval: the {name} features contain NaN or inf")
     k = min(int(k), g.shape[0])
     if k < 1 or q.shape[0] == 0:
         empty = torch.empty(q.shape[0], max(k, 0))
         return empty, empty.long()
-    if backend == "faiss":
-        return _faiss_search(q, g, k)
     chunk = max(1, int(chunk_size))
     dev = torch.device(device)
-    g_dev = g.to(dev)
+    if backend == "faiss":
+        m = min(g.shape[0], 2 * k + 16)  # room for the ties and near-ties at place k
+        approx, cand = _faiss_candidates(q, g, m)
+        return _settle(q, g, k, cand, approx, chunk, dev)
+    return _exact_search(q, g, k, chunk, dev)
+
+
+SCORE_ROWS = 512  # float64 products are formed this many query rows at a time
+
+
+def _scores(q: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Cosine scores of normalised float64 rows, rounded to float32: the same value for a pair
+    whatever the shapes of the blocks it was computed in (module docstring). Formed in slices
+    of query rows, so the float64 intermediate stays small next to the float32 block."""
+    out = torch.empty(q.shape[0], g.shape[0], device=q.device)
+    for r0 in range(0, q.shape[0], SCORE_ROWS):
+        out[r0 : r0 + SCORE_ROWS] = q[r0 : r0 + SCORE_ROWS] @ g.T
+    return out
+
+
+def _block_topk(sims: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's top-``k`` (scores, columns), best first, equal scores by the lower column.
+
+    ``torch.topk`` picks arbitrarily among values tied at the k-th place; here everything above
+    the k-th value is kept, then the lowest columns holding that value fill the rest.
+    """
+    rows, cols = sims.shape
+    k = min(k, cols)
+    if k < cols:
+        top = torch.topk(sims, k + 1, dim=1).values  # one more: is the k-th value shared?
+        kth = top[:, k - 1 : k]
+        tied = sims == kth
+        keep = (sims > kth) | tied
+        crowded = torch.nonzero(top[:, k] == kth[:, 0]).flatten()
+        if crowded.numel():  # more items tied at the k-th value than places: lowest first
+            room = (top[crowded, :k] == kth[crowded]).sum(dim=1, keepdim=True)
+            t = tied[crowded]
+            keep[crowded] &= ~t | (t.cumsum(dim=1, dtype=torch.int32) <= room)
+        col = keep.nonzero()[:, 1].view(rows, k)  # row-major: ascending columns per row
+    else:
+        col = torch.arange(cols, device=sims.device).expand(rows, cols)
+    vals = sims.gather(1, col)
+    order = torch.sort(vals, dim=1, descending=True, stable=True).indices
+    return vals.gather(1, order), col.gather(1, order)
+
+
+def _merge(best: tuple[torch.Tensor, torch.Tensor] | None, s: torch.Tensor, i: torch.Tensor,
+           k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of the running winners and a later block's (whose indices are all higher): a
+    stable sort keeps the earlier, lower indices first among equal scores."""
+    if best is None:
+        return s, i
+    s = torch.cat([best[0], s], dim=1)
+    i = torch.cat([best[1], i], dim=1)
+    order = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :k]
+    return s.gather(1, order), i.gather(1, order)
+
+
+def _exact_search(q: torch.Tensor, g: torch.Tensor, k: int, chunk: int,
+                  dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every score in float64 (rounded to float32), block by block, each block's top-k with
+    ties for the lower index, blocks merged by a stable sort: the torch backend, and the
+    fallback of :func:`_settle`."""
+    g_dev = g.to(dev, torch.float64)
     out_s = torch.empty(q.shape[0], k)
     out_i = torch.empty(q.shape[0], k, dtype=torch.long)
     for q0 in range(0, q.shape[0], chunk):
-        qc = q[q0 : q0 + chunk].to(dev)
-        best_s: torch.Tensor | None = None
-        best_i: torch.Tensor | None = None
+        qc = q[q0 : q0 + chunk].to(dev, torch.float64)
+        best = None
         for g0 in range(0, g_dev.shape[0], chunk):
-            sims = qc @ g_dev[g0 : g0 + chunk].T
-            s, i = torch.topk(sims, min(k, sims.shape[1]), dim=1)
-            i = i + g0
-            del sims
-            if best_s is None:
-                best_s, best_i = s, i
-            else:
-                # Merge the running winners with this block's: top-k of the union.
-                s = torch.cat([best_s, s], dim=1)
-                i = torch.cat([best_i, i], dim=1)
-                s, pos = torch.topk(s, min(k, s.shape[1]), dim=1)
-                best_s, best_i = s, torch.gather(i, 1, pos)
-        assert best_s is not None and best_i is not None
-        out_s[q0 : q0 + chunk] = best_s.cpu()
-        out_i[q0 : q0 + chunk] = best_i.cpu()
+            s, i = _block_topk(_scores(qc, g_dev[g0 : g0 + chunk]), k)
+            best = _merge(best, s, i + g0, k)
+        assert best is not None
+        out_s[q0 : q0 + chunk] = best[0].cpu()
+        out_i[q0 : q0 + chunk] = best[1].cpu()
     return out_s, out_i
 
 
-def _faiss_search(q: torch.Tensor, g: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _faiss_candidates(q: torch.Tensor, g: torch.Tensor,
+                      m: int) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         import faiss  # type: ignore[import-not-found]
     except ImportError as exc:
@@ -104,8 +175,37 @@ def _faiss_search(q: torch.Tensor, g: torch.Tensor, k: int) -> tuple[torch.Tenso
         ) from exc
     index = faiss.IndexFlatIP(g.shape[1])
     index.add(np.ascontiguousarray(g.numpy(), dtype=np.float32))
-    s, i = index.search(np.ascontiguousarray(q.numpy(), dtype=np.float32), k)
+    s, i = index.search(np.ascontiguousarray(q.numpy(), dtype=np.float32), m)
     return torch.from_numpy(s), torch.from_numpy(i.astype(np.int64))
+
+
+def _settle(q: torch.Tensor, g: torch.Tensor, k: int, cand: torch.Tensor,
+            approx: torch.Tensor, chunk: int,
+            dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exact top-k from float32 candidates (``cand``, their float32 scores ``approx``,
+    best first): the candidates are rescored as :func:`_exact_search` scores and ordered by
+    (score, lower index). An item outside a query's list scores at most its lowest candidate's
+    float32 score plus float32's error bound; where the k-th exact score does not clear that,
+    an outside item could tie or beat it, and the query is searched exactly instead."""
+    num, m = cand.shape
+    cand = cand.sort(dim=1).values  # ascending index, so ties go to the lower one
+    q64, g64 = q.double(), g.double()
+    out_s = torch.empty(num, k)
+    out_i = torch.empty(num, k, dtype=torch.long)
+    step = max(1, chunk * chunk // (8 * m * g.shape[1]))  # gathered rows: ~1/4 of a block
+    for q0 in range(0, num, step):
+        c = cand[q0 : q0 + step]
+        sims = torch.einsum("qd,qmd->qm", q64[q0 : q0 + step], g64[c]).float()
+        s, col = _block_topk(sims, k)
+        out_s[q0 : q0 + step], out_i[q0 : q0 + step] = s, c.gather(1, col)
+    if m < g.shape[0]:
+        # |float32 dot - exact| <= D * 2^-24 for unit vectors; twice that as the margin
+        margin = max(1e-6, g.shape[1] * 2.0**-23)
+        unsure = torch.nonzero(out_s[:, -1] <= approx[:, -1] + margin).flatten()
+        if unsure.numel():
+            s, i = _exact_search(q[unsure], g, k, chunk, dev)
+            out_s[unsure], out_i[unsure] = s, i
+    return out_s, out_i
 
 
 def topk_hits(

@@ -12,7 +12,12 @@ Reductions, chosen so that the default weights of 1 give terms of comparable siz
   ``16 x 16 x 8 x 8`` latent it would be ~10^4 times larger than the mean-reduced info-max term
   and would, at weight 1, push the posterior onto the prior and make ``x'`` unrelated to ``x``.
   ``reduction="sum"`` (summed over latent elements, averaged over the batch: the textbook VAE
-  convention) is available for whoever wants the paper's literal sum.
+  convention) is the paper's eq. 14 literally.
+
+The config key ``view.kl_reduction`` (``mean`` | ``sum``) chooses between the two for
+``vidssl pretrain-view``; with ``sum``, ``view.kl`` should shrink by about the latent's element
+count per clip (``view.latent * T * H/4 * W/4``, see ``ViewGenerator``) to keep the balance
+that the default weights of 1 give with ``mean``.
 """
 
 from __future__ import annotations

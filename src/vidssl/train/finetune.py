@@ -101,6 +101,7 @@ def train_transform(cfg: Config) -> Any:
     return ClipTransform(
         resize=tuple(cfg.data.resize), crop=cfg.data.crop, train=True,
         color_jitter=cfg.data.color_jitter, hflip=cfg.data.hflip, input=cfg.data.input,
+        resize_on_decode=cfg.data.resize_on_decode,
     )
 
 

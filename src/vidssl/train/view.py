@@ -8,6 +8,7 @@ segment junctions do not give):
    only loss that ever changes O.
 2. G: ``x', mu, logvar = G(x)``;
    ``L_view = view.kl * KL + view.infomax * infomax(O, x, x') + view.infomin * infomin(f, x, x')``
+   (KL reduced by ``view.kl_reduction``: ``mean`` by default, ``sum`` = the paper's eq. 14)
    with the optimizer and schedule of the ``optim`` section. O enters frozen (see
    ``infomax_loss``), f is a frozen backbone (``view.extractor``: ``random`` = a randomly
    initialised ``model.backbone`` at ``model.width``, seeded by ``train.seed``; otherwise the
@@ -156,7 +157,7 @@ def _train_view(cfg: Config, out: Path, progress: bool) -> Path:
 
                 view, mu, logvar = module.generator(x)
                 terms = {
-                    "kl": kl_divergence(mu, logvar),
+                    "kl": kl_divergence(mu, logvar, w.kl_reduction),
                     "infomax": infomax_loss(module.flow, x, view),
                 }
                 if extractor is not None:

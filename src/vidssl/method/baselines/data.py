@@ -131,7 +131,7 @@ class VCOPDataset(_VideoDataset):
         if wrapped:
             self.skip_log.short(video.path, video.num_frames, self.n_clips * self.clip_len)
         perm = [int(p) for p in rng.permutation(self.n_clips)]
-        frames = video.frames(idx[perm].reshape(-1))
+        frames = self._frames(video, idx[perm].reshape(-1))
         T = self.clip_len
         clips = [self.transform(frames[j * T : (j + 1) * T], rng) for j in range(self.n_clips)]
         return {
@@ -170,7 +170,7 @@ class RateClipDataset(_VideoDataset):
         for _, _, wrapped in draws:
             if wrapped:
                 self.skip_log.short(video.path, video.num_frames, self.clip_len)
-        frames = video.frames(np.concatenate([d[0] for d in draws]))
+        frames = self._frames(video, np.concatenate([d[0] for d in draws]))
         T = self.clip_len
         k = draws[0][1]
         item = {
