@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from vidssl.config import config_from_dict
-from vidssl.data.datasets import build_source
+from vidssl.data.layouts import build_source
 from vidssl.data.sampling import uniform_clip_indices
 from vidssl.data.transforms import ClipTransform
 from vidssl.models.view_synthesis import load_view_module

@@ -123,3 +123,17 @@ def write_tiny_checkpoint(
     state = {"format": FORMAT, "kind": kind, "config": cfg.to_dict(), "epoch": 1,
              "model": model.state_dict(), "backbone": model.backbone.state_dict()}
     return save_checkpoint(state, path)
+
+
+def touch(path: Path) -> Path:
+    """An empty file at ``path`` (folders made): split-file parsers only need it to exist."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """``text`` written to ``path`` (folders made): split lists and annotation files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

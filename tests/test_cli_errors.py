@@ -179,15 +179,15 @@ def test_stale_lock_file_and_half_written_files_of_a_killed_run(run_copy, config
                                                                 tmp_path, monkeypatch):
     """A killed run leaves its lock file (without the lock), a temporary checkpoint of full
     size and a SkipLog folder: the next start is not blocked and removes them."""
-    from vidssl.data import datasets
+    from vidssl.data import skip_log
 
     (run_copy / LOCK_NAME).write_text("pid 999999, 'vidssl pretrain', since yesterday\n")
     tmp_ckpt = run_copy / ".checkpoint.pt.k2x9f.tmp"
     tmp_ckpt.write_bytes((run_copy / "checkpoint.pt").read_bytes())
     (run_copy / "metrics.csv.tmp").write_text("epoch\n")
-    monkeypatch.setattr(datasets.tempfile, "tempdir", str(tmp_path))
-    dead = tmp_path / f"{datasets.SKIPLOG_PREFIX}999999-abc"
-    live = tmp_path / f"{datasets.SKIPLOG_PREFIX}{os.getpid()}-abc"
+    monkeypatch.setattr(skip_log.tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / f"{skip_log.SKIPLOG_PREFIX}999999-abc"
+    live = tmp_path / f"{skip_log.SKIPLOG_PREFIX}{os.getpid()}-abc"
     for d in (dead, live):
         d.mkdir()
         (d / "1.jsonl").write_text("{}\n")
@@ -611,7 +611,7 @@ def test_bad_video_warned_once_and_evaluation_skips_in_the_summary(tmp_path, con
 def test_unreadable_subfolder_of_an_unlabeled_data_set_is_reported(tmp_path, monkeypatch,
                                                                    caplog):
     from vidssl.config import DataConfig
-    from vidssl.data import datasets
+    from vidssl.data import layouts
 
     root = tmp_path / "videos"
     for sub in ("ok", "locked"):
@@ -625,7 +625,7 @@ def test_unreadable_subfolder_of_an_unlabeled_data_set_is_reported(tmp_path, mon
 
     monkeypatch.setattr(os, "scandir", scandir)
     with caplog.at_level("WARNING", logger="vidssl.data"):
-        source = datasets.build_source(DataConfig(dataset="unlabeled", root=str(root)), "all")
+        source = layouts.build_source(DataConfig(dataset="unlabeled", root=str(root)), "all")
     assert [Path(r.path).parent.name for r in source.records] == ["ok"]
     assert "locked" in caplog.text and "Permission denied" in caplog.text
     assert "left out" in caplog.text

@@ -40,7 +40,7 @@ from torch import nn
 from vidssl.config import Config
 
 if TYPE_CHECKING:
-    from vidssl.data.datasets import VideoRecord, VideoSource
+    from vidssl.data.records import VideoRecord, VideoSource
     from vidssl.data.transforms import ClipTransform
     from vidssl.data.video import Video
     from vidssl.eval.features import FeatureSet
@@ -204,7 +204,7 @@ class Encoder:
         :class:`~vidssl.data.video.VideoError` instead). This is what ``vidssl extract``
         writes; :meth:`~vidssl.eval.features.FeatureSet.save` writes it the same way.
         """
-        from vidssl.data.datasets import VideoSource
+        from vidssl.data.records import VideoSource
         from vidssl.data.video import VideoError
         from vidssl.eval.features import extract_features
 
@@ -226,7 +226,7 @@ class Encoder:
     def _source(self, items: list[Any], check: bool) -> VideoSource:
         """A VideoSource over paths and decoded-frame arrays. ``check``: open each file now,
         so a missing or undecodable one is named before any work is done."""
-        from vidssl.data.datasets import VideoRecord, VideoSource
+        from vidssl.data.records import VideoRecord, VideoSource
         from vidssl.data.video import open_video
 
         fp = self.config.data.frame_pattern

@@ -533,7 +533,7 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
                ) -> dict[str, Any]:
     """Pretrain (or resume) one row (at ``seed``), run its missing evaluations on test and, where
     the data set has one, val; return its result dict (val results under ``"val"``)."""
-    from vidssl.data.datasets import has_split
+    from vidssl.data.layouts import has_split
     from vidssl.eval.features import random_backbone
     from vidssl.eval.report import write_json
     from vidssl.train.checkpoint import load_backbone
@@ -576,7 +576,7 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
 
     def shared_features(split: str) -> tuple[Any, Any]:
         """(train, ``split``) features: one extraction per split, one backbone for all."""
-        from vidssl.data.datasets import build_source
+        from vidssl.data.layouts import build_source
         from vidssl.eval.features import extract_features
 
         if not net_cache:

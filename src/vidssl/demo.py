@@ -102,7 +102,7 @@ def format_table(rows: dict[str, dict[str, float]], chance: float) -> str:
 
 def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> dict[str, Any]:
     """Run the demo; return the table rows and write ``<out>/demo.md`` / ``demo.json``."""
-    from vidssl.data.datasets import build_source
+    from vidssl.data.layouts import build_source
     from vidssl.eval.features import random_backbone
     from vidssl.eval.plots import plot_curves
     from vidssl.eval.report import write_report

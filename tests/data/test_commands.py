@@ -41,7 +41,7 @@ def test_sample_clip_bad_source(tmp_path, capsys):
 @pytest.mark.skipif(not GESTURES.is_dir(), reason="real footage not present")
 def test_real_gesture_footage():
     from vidssl.config import DataConfig
-    from vidssl.data.datasets import build_source
+    from vidssl.data.layouts import build_source
 
     src = build_source(DataConfig(dataset="folder", root=str(GESTURES)), "train")
     assert src.classes == ["A1", "A2", "A3"] and len(src) == 27

@@ -1,238 +1,16 @@
-"""Split-file parsers against tiny trees in the real formats, and the torch datasets."""
+"""The torch datasets: pretext, fine-tuning and evaluation clips, skip-and-replace, epochs."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
-from helpers import coded_frames, decode_index, write_frame_folder, write_video
+from helpers import coded_frames, decode_index, write_video
 
-from vidssl.config import DataConfig
-from vidssl.data.datasets import (
-    ClipDataset,
-    MultiClipDataset,
-    PretextDataset,
-    SkipLog,
-    SplitFileError,
-    VideoRecord,
-    VideoSource,
-    build_source,
-)
+from vidssl.data.datasets import ClipDataset, MultiClipDataset, PretextDataset
+from vidssl.data.records import VideoRecord, VideoSource
 from vidssl.data.sampling import PretextSampler
+from vidssl.data.skip_log import SkipLog
 from vidssl.data.transforms import ClipTransform
-from vidssl.data.video import ArrayVideo
-
-
-def touch(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-def cfg(dataset: str, root: Path, **kw) -> DataConfig:
-    return DataConfig(dataset=dataset, root=str(root), **kw)
-
-
-# ------------------------------------------------------------------ UCF101
-
-
-@pytest.fixture
-def ucf(tmp_path):
-    for c in ("Basketball", "ApplyEyeMakeup"):
-        for g in (1, 2):
-            touch(tmp_path / c / f"v_{c}_g0{g}_c01.avi")
-    # a frame folder instead of a video file, as mmaction2 rawframes keep it
-    write_frame_folder(tmp_path / "Basketball" / "v_Basketball_g03_c01", coded_frames(3))
-    lists = tmp_path / "ucfTrainTestlist"
-    write(lists / "classInd.txt", "1 Basketball\n2 ApplyEyeMakeup\n")  # not sorted: order kept
-    write(
-        lists / "trainlist01.txt",
-        "Basketball/v_Basketball_g02_c01.avi 1\nApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01.avi 2\n"
-        "Basketball/v_Basketball_g03_c01.avi 1\n",
-    )
-    write(
-        lists / "testlist01.txt",
-        "Basketball/v_Basketball_g01_c01.avi\r\nApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\r\n",
-    )
-    return tmp_path
-
-
-def test_ucf101_labels_follow_classind(ucf):
-    train = build_source(cfg("ucf101", ucf), "train")
-    assert train.classes == ["Basketball", "ApplyEyeMakeup"]
-    assert train.labels == [0, 1, 0]
-    assert os.path.isdir(train.records[2].path)  # resolved to the frame folder
-    test = build_source(cfg("ucf101", ucf), "test")
-    assert [Path(r.path).name for r in test.records] == [
-        "v_Basketball_g01_c01.avi",
-        "v_ApplyEyeMakeup_g01_c01.avi",
-    ]
-    assert test.labels == [0, 1]
-    assert len(build_source(cfg("ucf101", ucf), "all")) == 5
-
-
-@pytest.mark.parametrize(
-    "line,what",
-    [
-        ("Volleyball/v_Volleyball_g01_c01.avi", "class 'Volleyball'"),
-        ("Basketball/v_Basketball_g09_c01.avi", "not found"),
-        ("Basketball/v_Basketball_g01_c01.avi 2", "disagrees"),
-    ],
-)
-def test_ucf101_bad_line_names_file_and_line(ucf, line, what):
-    write(
-        ucf / "ucfTrainTestlist" / "testlist01.txt",
-        f"Basketball/v_Basketball_g01_c01.avi\n{line}\n",
-    )
-    with pytest.raises(SplitFileError, match=rf"testlist01.txt:2: .*{what}"):
-        build_source(cfg("ucf101", ucf), "test")
-
-
-# ------------------------------------------------------------------ HMDB51
-
-
-def test_hmdb51_records_in_label_order(tmp_path):
-    """``sword_exercise_test_split1.txt`` sorts before ``sword_test_split1.txt``; the labels
-    (sorted class names) put sword first, and so do the records."""
-    splits = tmp_path / "testTrainMulti_7030_splits"
-    for c in ("sword_exercise", "sword", "smile"):
-        touch(tmp_path / c / f"{c}_1.avi")
-        touch(tmp_path / c / f"{c}_2.avi")
-        write(splits / f"{c}_test_split1.txt", f"{c}_2.avi 1\n{c}_1.avi 1\n")
-    train = build_source(cfg("hmdb51", tmp_path), "train")
-    assert train.classes == ["smile", "sword", "sword_exercise"]
-    assert train.labels == [0, 0, 1, 1, 2, 2]
-    assert [Path(r.path).name for r in train.records][:2] == ["smile_2.avi", "smile_1.avi"]
-
-
-def test_hmdb51_codes(tmp_path):
-    splits = tmp_path / "testTrainMulti_7030_splits"
-    for c in ("wave", "clap"):
-        for v in ("a", "b", "c"):
-            touch(tmp_path / c / f"{c}_{v}.avi")
-        write(splits / f"{c}_test_split1.txt", f"{c}_a.avi 1 \n{c}_b.avi 2 \n{c}_c.avi 0 \n")
-    train = build_source(cfg("hmdb51", tmp_path), "train")
-    assert train.classes == ["clap", "wave"]
-    assert [(Path(r.path).name, r.label) for r in train.records] == [
-        ("clap_a.avi", 0),
-        ("wave_a.avi", 1),
-    ]
-    test = build_source(cfg("hmdb51", tmp_path), "test")
-    assert [Path(r.path).name for r in test.records] == ["clap_b.avi", "wave_b.avi"]
-    assert len(build_source(cfg("hmdb51", tmp_path), "all")) == 4
-    write(splits / "wave_test_split1.txt", "wave_a.avi 1\nwave_b.avi 3\n")
-    with pytest.raises(SplitFileError, match=r"wave_test_split1.txt:2"):
-        build_source(cfg("hmdb51", tmp_path), "train")
-
-
-# ------------------------------------------------------------------ Kinetics-400
-
-
-def test_kinetics400(tmp_path):
-    write(
-        tmp_path / "train.csv",
-        "label,youtube_id,time_start,time_end,split\n"
-        "air drumming,abc,14,24,train\nabseiling,def,0,10,train\nabseiling,gone,3,13,train\n",
-    )
-    write(
-        tmp_path / "validate.csv",
-        "label,youtube_id,time_start,time_end,split\nabseiling,xyz,5,15,val\n",
-    )
-    touch(tmp_path / "train" / "air_drumming" / "abc_000014_000024.mp4")
-    touch(tmp_path / "train" / "abseiling" / "def_000000_000010.mp4")
-    touch(tmp_path / "val" / "abseiling" / "xyz_000005_000015.mp4")
-    train = build_source(cfg("kinetics400", tmp_path), "train")
-    assert train.classes == ["abseiling", "air drumming"]
-    assert train.labels == [1, 0] and len(train.missing) == 1  # "gone" left YouTube
-    test = build_source(cfg("kinetics400", tmp_path), "test")
-    assert test.labels == [0]
-    write(tmp_path / "validate.csv", "label,youtube_id,time_start,time_end\nsurfing,q,1,2\n")
-    with pytest.raises(SplitFileError, match=r"validate.csv:2: class 'surfing'"):
-        build_source(cfg("kinetics400", tmp_path), "test")
-
-
-K400_HEADER = "label,youtube_id,time_start,time_end,split,is_cc\n"
-
-
-@pytest.mark.parametrize("names,csv_dir", [
-    (("train.csv", "validate.csv"), ""),  # DeepMind release
-    (("kinetics-400_train.csv", "kinetics-400_val.csv"), ""),  # ActivityNet crawler
-    (("kinetics-400_train.csv", "kinetics-400_validate.csv"), ""),
-    (("train.csv", "val.csv"), "annotations"),  # CVDF mirror
-])
-@pytest.mark.parametrize("layout", ["per-class", "flat"])
-@pytest.mark.parametrize("val_dir", ["val", "validate"])
-def test_kinetics400_release_layouts(tmp_path, names, csv_dir, layout, val_dir):
-    """Every annotation naming and video layout of the real downloads is found as is."""
-    write(tmp_path / csv_dir / names[0], K400_HEADER +
-          "air drumming,abc,14,24,train,0\nabseiling,def,0,10,train,1\n"
-          "abseiling,gone,3,13,train,0\n")
-    write(tmp_path / csv_dir / names[1], K400_HEADER + "abseiling,xyz,5.0,15.0,val,0\n")
-    files = [("train", "air drumming", "abc_000014_000024.mp4"),
-             ("train", "abseiling", "def_000000_000010.mp4"),
-             (val_dir, "abseiling", "xyz_000005_000015.mp4")]
-    for sub, label, name in files:
-        touch(tmp_path / sub / label / name if layout == "per-class" else tmp_path / sub / name)
-    train = build_source(cfg("kinetics400", tmp_path), "train")
-    assert train.classes == ["abseiling", "air drumming"]
-    assert [Path(r.path).name for r in train.records] == [files[0][2], files[1][2]]
-    assert train.labels == [1, 0] and len(train.missing) == 1  # "gone" left YouTube
-    test = build_source(cfg("kinetics400", tmp_path), "test")
-    assert [(Path(r.path).name, r.label) for r in test.records] == [(files[2][2], 0)]
-    assert len(build_source(cfg("kinetics400", tmp_path), "all")) == 3
-
-
-def test_kinetics400_flat_at_root_and_frame_folders(tmp_path):
-    write(tmp_path / "train.csv", K400_HEADER + "abseiling,a_b-c,1,11,train,0\n")
-    write(tmp_path / "validate.csv", K400_HEADER + "abseiling,q,2,12,val,0\n")
-    touch(tmp_path / "a_b-c_000001_000011.webm")
-    write_frame_folder(tmp_path / "val" / "q_000002_000012", coded_frames(2))
-    assert Path(build_source(cfg("kinetics400", tmp_path), "train").records[0].path).name == (
-        "a_b-c_000001_000011.webm")
-    assert Path(build_source(cfg("kinetics400", tmp_path), "test").records[0].path).is_dir()
-
-
-def test_kinetics400_missing_annotations_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train.csv"):
-        build_source(cfg("kinetics400", tmp_path), "train")
-
-
-# ------------------------------------------------------------------ folder / unlabeled
-
-
-def test_folder_layout_with_and_without_lists(tmp_path):
-    for c in ("b", "a"):
-        touch(tmp_path / c / "one.mp4")
-        touch(tmp_path / c / "two.avi")
-    touch(tmp_path / "a" / "notes.txt")
-    everything = build_source(cfg("folder", tmp_path), "train")
-    assert everything.classes == ["a", "b"] and everything.labels == [0, 0, 1, 1]
-    write(tmp_path / "train.txt", "a/one.mp4 a\nb/one.mp4 1\n")
-    write(tmp_path / "test.txt", "a/two.avi a\nb/two.avi c\n")
-    c = cfg("folder", tmp_path, train_list="train.txt", test_list="test.txt")
-    assert build_source(c, "train").labels == [0, 1]
-    with pytest.raises(SplitFileError, match=r"test.txt:2: label 'c'"):
-        build_source(c, "test")
-
-
-def test_unlabeled_finds_files_and_frame_folders(tmp_path):
-    touch(tmp_path / "x" / "a.mp4")
-    touch(tmp_path / "b.webm")
-    write_frame_folder(tmp_path / "y" / "clip1", coded_frames(2), "frame{:06d}.jpg")
-    src = build_source(cfg("unlabeled", tmp_path), "train")
-    assert sorted(Path(r.path).name for r in src.records) == ["a.mp4", "b.webm", "clip1"]
-    assert set(src.labels) == {-1}
-
-
-# ------------------------------------------------------------------ datasets
 
 
 @pytest.fixture
@@ -289,20 +67,28 @@ def test_dataloader_workers_share_the_skip_log(mixed_source):
     assert log.counts()["skipped_videos"] == 3
 
 
-def test_multiclip_dataset_positions(coded_videos):
-    src = VideoSource([VideoRecord(str(coded_videos["h264.mp4"]), 2)], ["a", "b", "c"])
-    ds = MultiClipDataset(src, small_transform(train=False), clips=4, clip_len=8, step=1)
+def _frame_numbers(frames, rng=None):
+    """A "transform" that returns the frame number each decoded frame encodes."""
+    return torch.from_numpy(decode_index(frames))
+
+
+@pytest.mark.parametrize("kind", ["h264.mp4", "mpeg4.avi", "img_folder"])
+@pytest.mark.parametrize("clips,step,starts", [
+    # 150 frames; centres at linspace(span/2, 150 - span/2, clips) (DESIGN 7)
+    (4, 1, [0, 47, 95, 142]),  # span 8: centres 4, 51.3, 98.7, 146
+    (3, 2, [0, 68, 135]),  # span 15: centres 7.5, 75, 142.5
+])
+def test_multiclip_dataset_positions(coded_videos, kind, clips, step, starts):
+    """The frames decoded for each evaluation clip are the ones at the DESIGN 7 positions: the
+    videos encode their frame number in the pixels, so this reads what was really decoded."""
+    src = VideoSource([VideoRecord(str(coded_videos[kind]), 2)], ["a", "b", "c"])
+    ds = MultiClipDataset(src, _frame_numbers, clips=clips, clip_len=8, step=step)
     item = ds[0]
-    assert item["clips"].shape == (4, 3, 8, 16, 16) and int(item["label"]) == 2
-
-
-def test_in_memory_source():
-    videos = [ArrayVideo(coded_frames(40)), ArrayVideo(coded_frames(60))]
-    src = VideoSource([VideoRecord(f"<{i}>", i) for i in range(2)], ["x", "y"], videos=videos)
-    frames = src.open(1).frames([59, 0])
-    np.testing.assert_array_equal(decode_index(frames), [59, 0])
-    ds = PretextDataset(src, PretextSampler(clip_len=8, n_segments=2), small_transform(), seed=0)
-    assert ds[1]["clip"].shape == (3, 8, 16, 16)
+    expected = [[s + step * t for t in range(8)] for s in starts]
+    assert item["clips"].tolist() == expected and int(item["label"]) == 2
+    real = MultiClipDataset(src, small_transform(train=False), clips=clips, clip_len=8,
+                            step=step)[0]
+    assert real["clips"].shape == (clips, 3, 8, 16, 16)
 
 
 class _SizeSpy:

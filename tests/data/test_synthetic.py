@@ -14,7 +14,7 @@ import torch
 from vidssl.cli import main
 from vidssl.config import ConfigError, DataConfig, SyntheticConfig
 from vidssl.data import synthetic
-from vidssl.data.datasets import build_source, has_split
+from vidssl.data.layouts import build_source, has_split
 from vidssl.data.synthetic import (
     DIRECTION_CLASSES,
     MOTION_CLASSES,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vidssl.config import Config, load_config
-from vidssl.data.datasets import VideoRecord, VideoSource
+from vidssl.data.records import VideoRecord, VideoSource
 from vidssl.data.video import ArrayVideo
 
 

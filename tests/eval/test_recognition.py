@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from vidssl.data.datasets import VideoRecord, VideoSource
+from vidssl.data.records import VideoRecord, VideoSource
 from vidssl.data.sampling import uniform_clip_indices
 from vidssl.data.transforms import DEFAULT_MEAN, DEFAULT_STD
 from vidssl.data.video import ArrayVideo

@@ -342,7 +342,7 @@ def run_probe(args: argparse.Namespace) -> int:
 
 def run_extract(args: argparse.Namespace) -> int:
     from vidssl.api import Encoder
-    from vidssl.data.datasets import build_source
+    from vidssl.data.layouts import build_source
 
     args.overrides = [*(args.overrides or []), "data.dataset=unlabeled",
                       f"data.root={args.video_dir}"]
@@ -372,7 +372,7 @@ def run_tsne(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path(args.features).parent
         name = f"tsne-{Path(args.features).stem}"
     else:
-        from vidssl.data.datasets import build_source
+        from vidssl.data.layouts import build_source
         from vidssl.eval.features import extract_features
 
         backbone, cfg, init = resolve_backbone(args)

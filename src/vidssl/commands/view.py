@@ -101,7 +101,7 @@ def run_pretrain_view(args: argparse.Namespace) -> int:
 def _open_source(text: str, cfg: Any) -> Any:
     """A ``Video`` for SOURCE: a path, or ``synthetic:[split:]INDEX`` of the config's data."""
     if text.startswith("synthetic:"):
-        from vidssl.data.datasets import build_source
+        from vidssl.data.layouts import build_source
 
         parts = text.split(":")[1:]
         split = parts[0] if len(parts) == 2 else "train"

@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 
 from vidssl.config import ConfigError
-from vidssl.data.datasets import VideoRecord, VideoSource
+from vidssl.data.records import VideoRecord, VideoSource
 from vidssl.data.video import ArrayVideo
 
 # Class names are in sorted order so that a folder data set written by ``vidssl synth`` (labels =

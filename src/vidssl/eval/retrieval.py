@@ -293,7 +293,7 @@ def features_for_split(
     backbone: nn.Module | None, cfg: Config, split: str, given: FeatureSet | None, source: Any,
     feature: str, device: Any, progress: bool,
 ) -> tuple[FeatureSet, Any]:
-    from vidssl.data.datasets import build_source
+    from vidssl.data.layouts import build_source
 
     if given is not None:
         return given, source
@@ -349,7 +349,7 @@ def evaluate_retrieval(
         skipped_test_videos=list(test.skipped),
     )
     if grid is not None:
-        from vidssl.data.datasets import build_source
+        from vidssl.data.layouts import build_source
 
         train_source = train_source if train_source is not None else build_source(cfg.data,
                                                                                   "train")

@@ -159,7 +159,8 @@ def finetune(
 def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, train_source: Any,
               test_source: Any, device: str | torch.device | None, resume: bool,
               progress: bool, init: str, write_report: bool, source: str) -> dict[str, Any]:
-    from vidssl.data.datasets import ClipDataset, build_source
+    from vidssl.data.datasets import ClipDataset
+    from vidssl.data.layouts import build_source
     from vidssl.eval.features import random_backbone
     from vidssl.train import distributed as du
 

@@ -67,7 +67,8 @@ def build_extractor(cfg: Config, device: torch.device) -> nn.Module:
 
 def build_view_dataset(cfg: Config, split: str = "train", train: bool = True) -> Any:
     """Clips of ``sampler.clip_len`` consecutive frames with the configured transform."""
-    from vidssl.data.datasets import ClipDataset, build_source
+    from vidssl.data.datasets import ClipDataset
+    from vidssl.data.layouts import build_source
     from vidssl.data.transforms import ClipTransform
 
     return ClipDataset(
