@@ -22,6 +22,7 @@ import torch
 
 from vidssl.config import Config, load_config
 from vidssl.train import distributed as du
+from vidssl.train.devices import batch_to_device
 from vidssl.train.pretrain import build_model, build_optimizer, build_pretext_dataset, make_loader
 
 PAPER_SCALE = [
@@ -67,7 +68,7 @@ def measure(cfg: Config, device: torch.device, steps: int, warmup: int) -> dict[
     opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     scaler = du.grad_scaler(device, cfg.train.precision)
     raw = random_batch(cfg, device)
-    batch = du.batch_to_device(raw, device, cfg.train.channels_last)
+    batch = batch_to_device(raw, device, cfg.train.channels_last)
     model.train()
 
     def step() -> None:

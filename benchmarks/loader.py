@@ -25,6 +25,7 @@ import torch
 
 from vidssl.config import Config, load_config
 from vidssl.train import distributed as du
+from vidssl.train.devices import batch_to_device
 from vidssl.train.pretrain import (
     build_model,
     build_optimizer,
@@ -77,7 +78,7 @@ def model_rate(cfg: Config, dataset, device: torch.device, steps: int) -> float:
     model = du.prepare_model(build_model(cfg).to(device), du.DistContext(), cfg)
     opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     batch = next(iter(make_loader(dataset, cfg, 0, 0, 1, device)))
-    batch = du.batch_to_device(batch, device, cfg.train.channels_last)
+    batch = batch_to_device(batch, device, cfg.train.channels_last)
     model.train()
 
     def step() -> None:
@@ -113,7 +114,7 @@ def end_to_end_rate(cfg: Config, dataset, device: torch.device, steps: int,
         loader.sampler.set_epoch(epoch)
         t0 = time.perf_counter()
         for batch in loader:
-            batch = du.batch_to_device(batch, device, cfg.train.channels_last)
+            batch = batch_to_device(batch, device, cfg.train.channels_last)
             with du.autocast(device, cfg.train.precision):
                 loss, _ = model(batch)
             opt.zero_grad(set_to_none=True)
@@ -136,7 +137,7 @@ def main() -> None:
     cfg, what = load(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from vidssl.train.pretrain import resolve_device
+    from vidssl.train.devices import resolve_device
 
     device = resolve_device(cfg.train.device)
     dataset = build_pretext_dataset(cfg, "train", train=True)

@@ -105,7 +105,7 @@ class Encoder:
         head: nn.Module | None = None,
         head_output: str = "",
     ) -> None:
-        from vidssl.eval.features import resolve_device
+        from vidssl.train.devices import resolve_device
 
         self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
         self.backbone = backbone.eval().to(self.device)

@@ -508,7 +508,8 @@ def _ensure_pretrained(cfg: Config, method: MethodSpec, progress: bool, log: Log
 def _pretext_metrics(cfg: Config, ckpt: Path, split: str = "test") -> dict[str, float]:
     from vidssl.method.factory import build_pretext_dataset, build_pretext_model
     from vidssl.train.checkpoint import load_checkpoint
-    from vidssl.train.pretrain import evaluate_pretext, resolve_device
+    from vidssl.train.devices import resolve_device
+    from vidssl.train.pretrain import evaluate_pretext
 
     device = resolve_device(cfg.train.device)
     model = build_pretext_model(cfg)

@@ -157,7 +157,7 @@ def run_show_view(args: argparse.Namespace) -> int:
     from vidssl.data.transforms import ClipTransform
     from vidssl.models.view_synthesis import flow_to_rgb, load_view_module
     from vidssl.train.checkpoint import checkpoint_config
-    from vidssl.train.pretrain import resolve_device
+    from vidssl.train.devices import resolve_device
 
     if not args.png.lower().endswith(PICTURE_SUFFIXES):
         raise UserError(f"--png {args.png}: the picture must end in "

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vidssl.config import Config
+from vidssl.train.devices import resolve_device
 
 FEATURES = ("pool", "conv5")
 
@@ -128,14 +129,6 @@ class FeatureSet:
             skipped=list(index.get("skipped", [])),
             feature=index.get("feature", "pool"),
         )
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> the first GPU when there is one, else the CPU; asking for CUDA on a machine
-    without it is an error rather than a silent fall-back (same rule as pretraining)."""
-    from vidssl.train.pretrain import resolve_device as resolve
-
-    return resolve(name or "auto")
 
 
 def random_backbone(cfg: Config) -> nn.Module:

@@ -38,7 +38,8 @@ import torch
 from torch import nn
 
 from vidssl.config import Config
-from vidssl.eval.features import FeatureSet, extract_features, resolve_device
+from vidssl.eval.features import FeatureSet, extract_features
+from vidssl.train.devices import resolve_device
 
 BACKENDS = ("torch", "faiss")
 

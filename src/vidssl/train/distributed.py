@@ -11,9 +11,8 @@ processes (keys gathered into every queue, shuffle-BN across ranks) is in the mo
 component (``vidssl.method.moco``), which reads the process group itself; the one exception is
 ``contrastive.key_bn: sync``, which swaps BatchNorm modules (:func:`convert_sync_bn`).
 
-Data: :class:`EpochIndexed` lets the loader's *sampler* carry the epoch to the dataset as
-``(epoch, index)`` pairs, because persistent DataLoader workers keep their own copy of the
-dataset and never see a ``set_epoch`` made in the main process.
+The epoch's sample order and how it reaches DataLoader workers is the data package's
+(:mod:`vidssl.data.epochs`); devices and moving batches are :mod:`vidssl.train.devices`.
 """
 
 from __future__ import annotations
@@ -25,9 +24,9 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import Dataset
 
 from vidssl.config import ConfigError
+from vidssl.train.devices import resolve_device
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,6 @@ def context() -> DistContext:
 
 def device_for(ctx: DistContext, name: str) -> torch.device:
     """The device this process trains on (``cuda:LOCAL_RANK`` under torchrun with GPUs)."""
-    from vidssl.train.pretrain import resolve_device
-
     dev = resolve_device(name)
     if dev.type == "cuda" and ctx.distributed:
         return torch.device("cuda", ctx.local_rank)
@@ -139,7 +136,8 @@ def prepare_model(model: torch.nn.Module, ctx: DistContext, cfg: Any) -> torch.n
     """Everything done to a freshly built model before the optimizer sees it.
 
     ``train.channels_last``: weights in ``channels_last_3d`` (cuDNN's fast layout for 3D
-    convolutions with tensor cores; pair it with :func:`batch_to_device`). ``train.compile``:
+    convolutions with tensor cores; pair it with
+    :func:`~vidssl.train.devices.batch_to_device`). ``train.compile``:
     each backbone is compiled *in place* (``Module.compile``), so state_dict keys, checkpoints
     and the optimizer's parameters are unchanged. ``contrastive.key_bn: sync`` converts BN to
     SyncBatchNorm (:func:`convert_sync_bn`); everything else about MoCo under several processes
@@ -177,20 +175,6 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
         model, torch.nn.parallel.DistributedDataParallel) else model
 
 
-def batch_to_device(batch: dict[str, Any], device: torch.device,
-                    channels_last: bool = False) -> dict[str, Any]:
-    """Move a batch (non-blocking from pinned memory on GPU); 5-D clips to channels_last_3d."""
-    nb = device.type == "cuda"
-    out: dict[str, Any] = {}
-    for k, v in batch.items():
-        if torch.is_tensor(v):
-            v = v.to(device, non_blocking=nb)
-            if channels_last and v.dim() == 5 and v.is_floating_point():
-                v = v.contiguous(memory_format=torch.channels_last_3d)
-        out[k] = v
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # Precision
 # --------------------------------------------------------------------------------------------
@@ -208,39 +192,3 @@ def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
     """Loss scaling for fp16 (its 5-bit exponent underflows small gradients); a disabled scaler
     (a pass-through) for bf16 and fp32, so the training step is written once."""
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-
-
-# --------------------------------------------------------------------------------------------
-# Data: the epoch travels with the index
-# --------------------------------------------------------------------------------------------
-
-
-class EpochIndexed(Dataset):
-    """A dataset indexed by ``(epoch, index)`` pairs (or plain ints) over one with ``set_epoch``.
-
-    Persistent workers hold a copy of the dataset made when they started; ``set_epoch`` in the
-    main process would never reach them, and every epoch would repeat epoch 0's random draws.
-    With the epoch inside each index, each worker's copy sets its own epoch before reading.
-    """
-
-    def __init__(self, dataset: Any) -> None:
-        self.dataset = dataset
-        self._epoch: int | None = None
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getattr__(self, name: str) -> Any:
-        # skip_log, source, ... of the wrapped dataset (no recursion before __init__ ran)
-        if name == "dataset":
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-    def __getitem__(self, key: int | tuple[int, int]) -> Any:
-        if isinstance(key, tuple):
-            epoch, index = key
-            if epoch != self._epoch and hasattr(self.dataset, "set_epoch"):
-                self.dataset.set_epoch(int(epoch))
-                self._epoch = int(epoch)
-            return self.dataset[int(index)]
-        return self.dataset[int(key)]

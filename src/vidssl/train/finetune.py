@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from vidssl.config import Config
 from vidssl.errors import DataError, RunDirError
-from vidssl.eval.features import resolve_device
 from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -39,6 +38,7 @@ from vidssl.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from vidssl.train.devices import resolve_device
 from vidssl.train.logger import MetricsLogger
 from vidssl.train.run_dir import claim_run_dir, clear_run, config_changes
 

@@ -18,16 +18,16 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vidssl.config import Config, ConfigError, check_device, save_config
+from vidssl.config import Config, ConfigError, save_config
+from vidssl.data.epochs import EpochIndexed, EpochSampler
 from vidssl.errors import DataError, RunDirError
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
@@ -40,6 +40,7 @@ from vidssl.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from vidssl.train.devices import batch_to_device
 from vidssl.train.logger import MetricsLogger
 from vidssl.train.run_dir import (
     claim_run_dir,
@@ -63,23 +64,6 @@ class NonFiniteLossError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 # Small shared pieces (also used by fine-tuning and the view-synthesis trainer)
 # --------------------------------------------------------------------------------------------
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; an explicit CUDA request without a GPU is an error."""
-    check_device("train.device", name)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name}, but CUDA is not available on this machine "
-                          "(use cpu or auto)")
-    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(f"train.device={name}, but this machine has "
-                          f"{torch.cuda.device_count()} CUDA device(s)")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"train.device={name}, but MPS is not available on this machine")
-    return dev
 
 
 def seed_everything(seed: int) -> None:
@@ -119,49 +103,6 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: Config, steps_per_epoch: in
     )
 
 
-class EpochSampler(Sampler[int]):
-    """The sample order of one epoch, a function of (seed, epoch) only, startable mid-epoch.
-
-    With ``num_samples`` larger than the dataset the order cycles through fresh permutations, so
-    a fixed number of steps per epoch works on any dataset size. Under DDP each rank takes every
-    ``world_size``-th index of the same global order (disjoint shards, reshuffled per epoch);
-    the global order does not depend on the number of processes, so a resume with another
-    ``world_size`` continues the same sequence of samples.
-
-    ``pairs=True`` yields ``(epoch, index)`` for :class:`~vidssl.train.distributed.EpochIndexed`:
-    one loader (and its persistent workers) then serves every epoch, moved on by
-    :meth:`set_epoch` in the main process, where the sampler runs.
-    """
-
-    def __init__(self, dataset_len: int, num_samples: int, seed: int, epoch: int,
-                 start: int = 0, rank: int = 0, world_size: int = 1,
-                 pairs: bool = False) -> None:
-        self.n = dataset_len
-        self.num_samples = num_samples
-        self.seed, self.epoch, self.start = seed, epoch, start
-        self.rank, self.world_size = rank, world_size
-        self.pairs = pairs
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        """Serve ``epoch`` from its ``start``-th sample of this rank (a mid-epoch resume)."""
-        self.epoch, self.start = epoch, start
-
-    def global_order(self) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, self.epoch, 7919])
-        total = self.num_samples * self.world_size
-        reps = -(-total // self.n)
-        return np.concatenate([rng.permutation(self.n) for _ in range(reps)])[:total]
-
-    def __iter__(self) -> Iterator[int]:
-        mine = self.global_order()[self.rank :: self.world_size][self.start :].tolist()
-        if self.pairs:
-            return iter([(self.epoch, i) for i in mine])
-        return iter(mine)
-
-    def __len__(self) -> int:
-        return self.num_samples - self.start
-
-
 class StopRequest:
     """Ctrl-C / SIGTERM ask the loop to stop at the next step boundary, so the checkpoint it
     writes is a consistent state (never half an optimizer step). A second Ctrl-C stops at once.
@@ -193,12 +134,6 @@ class StopRequest:
 
 class Interrupted(KeyboardInterrupt):
     """Raised after the checkpoint of a stopped run is safely written."""
-
-
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    nb = device.type == "cuda"
-    return {k: (v.to(device, non_blocking=nb) if torch.is_tensor(v) else v)
-            for k, v in batch.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,7 +176,7 @@ def make_loader(dataset: Any, cfg: Config, epoch: int, start_step: int, steps: i
     ``loader.sampler.set_epoch(epoch, start_step * batch_size)``.
 
     Workers are persistent (no re-spawn and dataset re-pickling each epoch); the epoch reaches
-    them inside each index (:class:`~vidssl.train.distributed.EpochIndexed`). Pinned memory on
+    them inside each index (:class:`~vidssl.data.epochs.EpochIndexed`). Pinned memory on
     GPU lets the host-to-device copy run asynchronously.
     """
     b = cfg.train.batch_size
@@ -249,7 +184,7 @@ def make_loader(dataset: Any, cfg: Config, epoch: int, start_step: int, steps: i
                            rank, world_size, pairs=True)
     workers = cfg.data.num_workers
     return DataLoader(
-        dist_utils.EpochIndexed(dataset),
+        EpochIndexed(dataset),
         batch_size=b,
         sampler=sampler,
         num_workers=workers,
@@ -298,7 +233,7 @@ def evaluate_pretext(model: torch.nn.Module, dataset: Any, cfg: Config, device: 
         if max_batches and i >= max_batches:
             break
         n = int(batch["clip"].shape[0]) if "clip" in batch else b
-        _, metrics = model(to_device(batch, device))
+        _, metrics = model(batch_to_device(batch, device))
         for k, v in metrics.items():
             sums[k] = sums.get(k, 0.0) + float(v) * n
         count += n
@@ -515,7 +450,7 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
                 n_seen = 0
                 t0 = time.perf_counter()
                 for batch in loader:
-                    batch = dist_utils.batch_to_device(batch, device, channels_last)
+                    batch = batch_to_device(batch, device, channels_last)
                     with dist_utils.autocast(device, cfg.train.precision):
                         loss, metrics = train_model(batch)
                     check_finite(metrics, loss, step + 1)

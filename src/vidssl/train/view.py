@@ -111,11 +111,11 @@ def train_view(cfg: Config, out_dir: str | Path, progress: bool = True,
 
 
 def _train_view(cfg: Config, out: Path, progress: bool) -> Path:
+    from vidssl.train.devices import resolve_device
     from vidssl.train.pretrain import (
         build_optimizer,
         build_scheduler,
         make_loader,
-        resolve_device,
         seed_everything,
         steps_in_epoch,
     )
