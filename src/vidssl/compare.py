@@ -395,30 +395,10 @@ def sample_batch_shapes(cfg: Config) -> dict[str, tuple[tuple[int, ...], torch.d
     raise ValueError(f"unknown loss.method '{m}'")
 
 
-def _meta_macs(module: torch.nn.Module, args: tuple[Any, ...]) -> int:
-    """MACs of ``module(*args)`` run on meta copies of its weights (nothing is computed)."""
-    import itertools
-
-    from torch.func import functional_call
-    from torch.utils.flop_counter import FlopCounterMode
-
-    state = {n: torch.empty_like(t, device="meta")
-             for n, t in itertools.chain(module.named_parameters(), module.named_buffers())}
-    was = module.training
-    module.eval()
-    try:
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            functional_call(module, state, args)
-    finally:
-        module.train(was)
-    return int(counter.get_total_flops()) // 2
-
-
 def training_cost(cfg: Config, num_classes: int = 2) -> dict[str, float]:
     """Backbone parameters and GMACs per training sample of the configured method."""
     from vidssl.method.factory import build_pretext_model
-    from vidssl.models.flops import count_params
+    from vidssl.models.flops import call_macs, count_params
 
     with torch.device("meta"):
         if cfg.loss.method == "supervised":
@@ -429,7 +409,7 @@ def training_cost(cfg: Config, num_classes: int = 2) -> dict[str, float]:
             model = build_pretext_model(cfg)
     batch = {k: torch.zeros(shape, dtype=dt, device="meta")
              for k, (shape, dt) in sample_batch_shapes(cfg).items()}
-    macs = _meta_macs(model, (batch,))
+    macs = call_macs(model, batch)
     if cfg.view.checkpoint and cfg.loss.method == "ours" and cfg.loss.contrastive > 0:
         from vidssl.models.view_synthesis import ViewSynthesis
 
@@ -439,7 +419,7 @@ def training_cost(cfg: Config, num_classes: int = 2) -> dict[str, float]:
             arch = torch.load(cfg.view.checkpoint, map_location="cpu", weights_only=True)["arch"]
         with torch.device("meta"):
             gen = ViewSynthesis(**{k: int(v) for k, v in arch.items()}).generator
-        macs += cfg.view.p * _meta_macs(gen, (batch["clip"],))
+        macs += cfg.view.p * call_macs(gen, batch["clip"])
     return {"params_m": count_params(model.backbone) / 1e6, "gmacs": macs / 1e9}
 
 

@@ -25,6 +25,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vidssl.config import Config
+from vidssl.data.datasets import MultiClipDataset
+from vidssl.data.layouts import build_source
+from vidssl.data.transforms import ClipTransform
+from vidssl.errors import DataError
+from vidssl.models.backbones import build_backbone
 from vidssl.train.devices import resolve_device
 
 FEATURES = ("pool", "conv5")
@@ -134,8 +139,6 @@ class FeatureSet:
 def random_backbone(cfg: Config) -> nn.Module:
     """The random-init baseline: the config's backbone with weights drawn from a fixed seed
     (``train.seed``), so two runs of the baseline evaluate the same network."""
-    from vidssl.models.backbones import build_backbone
-
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(cfg.train.seed)
@@ -149,8 +152,6 @@ def random_backbone(cfg: Config) -> nn.Module:
 
 def eval_transform(cfg: Config) -> Any:
     """Resize + center crop, no jitter or flip: the evaluation view of a clip (DESIGN 6)."""
-    from vidssl.data.transforms import ClipTransform
-
     return ClipTransform(
         resize=tuple(cfg.data.resize),
         crop=cfg.data.crop,
@@ -162,13 +163,21 @@ def eval_transform(cfg: Config) -> Any:
     )
 
 
+def conv5_to_vector(fmap: torch.Tensor) -> torch.Tensor:
+    """VCOP's conv5 retrieval feature: max-pool (1, 2, 2) over the conv5 map, then flatten.
+
+    A map smaller than 2 pixels on a side (tiny CPU inputs) is pooled with what it has."""
+    kh = min(2, fmap.shape[-2])
+    kw = min(2, fmap.shape[-1])
+    pooled = torch.nn.functional.max_pool3d(fmap, kernel_size=(1, kh, kw), stride=(1, kh, kw))
+    return pooled.flatten(1)
+
+
 def clip_features(backbone: nn.Module, clips: torch.Tensor, feature: str = "pool") -> torch.Tensor:
     """``(B, 3, T, H, W)`` -> ``(B, D)``: the pooled output, or VCOP's conv5 feature."""
     if feature == "pool":
         return backbone(clips).flatten(1)
     if feature == "conv5":
-        from vidssl.eval.retrieval import conv5_to_vector
-
         return conv5_to_vector(backbone.forward_features(clips))
     raise ValueError(f"feature must be one of {', '.join(FEATURES)}; got {feature}")
 
@@ -200,9 +209,6 @@ def run_over_clips(
     ``batch_size`` (default ``eval.batch_size``) counts clips per forward pass, rounded down to
     whole videos (at least one). Each video's clips are decoded once, by the loader workers.
     """
-    from vidssl.data.datasets import MultiClipDataset
-    from vidssl.errors import DataError
-
     if len(source) == 0:
         raise DataError(f"{getattr(source, 'name', '') or 'the data set'}: no videos "
                         "(check data.dataset and data.root)")
@@ -295,3 +301,20 @@ def extract_features(
         feature=feature,
         source_index=keep,
     )
+
+
+def features_for_split(
+    backbone: nn.Module | None, cfg: Config, split: str, given: FeatureSet | None, source: Any,
+    feature: str, device: Any, progress: bool,
+) -> tuple[FeatureSet, Any]:
+    """``given`` features of ``split``, else the backbone's features of its videos (the
+    source given, else the configured data set's): what retrieval and the probe both start
+    from."""
+    if given is not None:
+        return given, source
+    if backbone is None:
+        raise ValueError("evaluate_retrieval needs a backbone or precomputed features")
+    source = source if source is not None else build_source(cfg.data, split)
+    feats = extract_features(backbone, source, cfg, feature=feature, device=device,
+                             progress=progress, desc=f"{split} features")
+    return feats, source

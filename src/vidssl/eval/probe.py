@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from vidssl.config import Config
-from vidssl.eval.features import FeatureSet
+from vidssl.eval.features import FeatureSet, features_for_split
 
 
 def probe_features(
@@ -74,8 +74,6 @@ def linear_probe(
 
     Pass ``train_features`` / ``test_features`` (from ``extract_features``) to reuse features
     already computed for retrieval; otherwise they are extracted here."""
-    from vidssl.eval.retrieval import features_for_split
-
     feature = feature or cfg.eval.feature
     train, _ = features_for_split(backbone, cfg, "train", train_features, train_source, feature,
                              device, progress)

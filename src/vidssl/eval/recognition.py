@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from vidssl.config import Config
+from vidssl.eval.features import run_over_clips
 
 
 class VideoClassifier(nn.Module):
@@ -73,8 +74,6 @@ def predict_clips(
     Returns ``(clip_probs (N, clips, C), labels (N,), skipped video paths)``; videos that could
     not be decoded have no row.
     """
-    from vidssl.eval.features import run_over_clips
-
     ft = cfg.finetune
     probs, keep, skipped = run_over_clips(
         model, lambda x: torch.softmax(model(x).float(), dim=1), source, cfg,

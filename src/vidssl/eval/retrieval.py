@@ -38,7 +38,9 @@ import torch
 from torch import nn
 
 from vidssl.config import Config
-from vidssl.eval.features import FeatureSet, extract_features
+from vidssl.data.layouts import build_source
+from vidssl.data.video import VideoError
+from vidssl.eval.features import FeatureSet, features_for_split
 from vidssl.train.devices import resolve_device
 
 BACKENDS = ("torch", "faiss")
@@ -245,16 +247,6 @@ def retrieval_scores(
     return acc, idx
 
 
-def conv5_to_vector(fmap: torch.Tensor) -> torch.Tensor:
-    """VCOP's conv5 retrieval feature: max-pool (1, 2, 2) over the conv5 map, then flatten.
-
-    A map smaller than 2 pixels on a side (tiny CPU inputs) is pooled with what it has."""
-    kh = min(2, fmap.shape[-2])
-    kw = min(2, fmap.shape[-1])
-    pooled = torch.nn.functional.max_pool3d(fmap, kernel_size=(1, kh, kw), stride=(1, kh, kw))
-    return pooled.flatten(1)
-
-
 def retrieval_from_features(
     train: FeatureSet,
     test: FeatureSet,
@@ -288,22 +280,6 @@ def retrieval_from_features(
         "query_classes_without_gallery_items": missing,
         "neighbours": idx,
     }
-
-
-def features_for_split(
-    backbone: nn.Module | None, cfg: Config, split: str, given: FeatureSet | None, source: Any,
-    feature: str, device: Any, progress: bool,
-) -> tuple[FeatureSet, Any]:
-    from vidssl.data.layouts import build_source
-
-    if given is not None:
-        return given, source
-    if backbone is None:
-        raise ValueError("evaluate_retrieval needs a backbone or precomputed features")
-    source = source if source is not None else build_source(cfg.data, split)
-    feats = extract_features(backbone, source, cfg, feature=feature, device=device,
-                             progress=progress, desc=f"{split} features")
-    return feats, source
 
 
 def evaluate_retrieval(
@@ -350,13 +326,9 @@ def evaluate_retrieval(
         skipped_test_videos=list(test.skipped),
     )
     if grid is not None:
-        from vidssl.data.layouts import build_source
-
         train_source = train_source if train_source is not None else build_source(cfg.data,
                                                                                   "train")
         test_source = test_source if test_source is not None else build_source(cfg.data, "test")
-        from vidssl.data.video import VideoError
-
         # a picture must never cost the results it illustrates: a video that cannot be read
         # for a thumbnail is a warning, and the results are written all the same
         try:

@@ -28,7 +28,14 @@ def count_params(module: nn.Module, trainable_only: bool = False) -> int:
 
 
 def count_macs(module: nn.Module, *input_shapes: Sequence[int], **kwargs: Any) -> int:
-    """MACs of one call ``module(*inputs, **kwargs)`` on float inputs of these shapes.
+    """MACs of one call ``module(*inputs, **kwargs)`` on float inputs of these shapes."""
+    inputs = tuple(torch.empty(tuple(s), device="meta") for s in input_shapes)
+    return call_macs(module, *inputs, **kwargs)
+
+
+def call_macs(module: nn.Module, *args: Any, **kwargs: Any) -> int:
+    """MACs of one call ``module(*args, **kwargs)``; ``args`` may be any inputs the module
+    takes (a dict batch of meta tensors, for a whole pretext model).
 
     The call runs in eval mode (restored afterwards) on meta copies of the parameters and
     buffers, so the module itself is untouched and may live on any device.
@@ -37,13 +44,12 @@ def count_macs(module: nn.Module, *input_shapes: Sequence[int], **kwargs: Any) -
         name: torch.empty_like(t, device="meta")
         for name, t in itertools.chain(module.named_parameters(), module.named_buffers())
     }
-    inputs = tuple(torch.empty(tuple(s), device="meta") for s in input_shapes)
     was_training = module.training
     module.eval()
     try:
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
-            functional_call(module, state, inputs, kwargs)
+            functional_call(module, state, args, kwargs)
     finally:
         module.train(was_training)
     return int(counter.get_total_flops()) // 2
