@@ -542,7 +542,7 @@ def test_show_view_bad_sources(tmp_path, capsys):
     cfg = load_config(None, ["data.synthetic.size=16", "data.synthetic.train_per_class=1",
                              "data.synthetic.min_frames=16", "data.synthetic.max_frames=16",
                              "data.synthetic.test_per_class=1", "data.resize=[16,16]",
-                             "data.crop=16", "view.width=4", "view.latent=2"])
+                             "data.crop=16", "view.channels=4", "view.latent=2"])
     ckpt = save_checkpoint(view_checkpoint_state(cfg, build_view_module(cfg.view), 1, 1),
                            tmp_path / "view.pt")
     bad = tmp_path / "bad.mp4"

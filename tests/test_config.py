@@ -58,3 +58,20 @@ def test_bad_values_name_the_key(override: str, message: str) -> None:
 def test_missing_config_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nope.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_old_view_width_loads_as_view_channels_with_one_line(tmp_path: Path, capsys) -> None:
+    """view.width was a channel count beside model.width, a multiplier; it is view.channels
+    now, and configs, checkpoints and compare folders that still say view.width load."""
+    from vidssl import config
+
+    config._warned_renames.clear()
+    old = tmp_path / "old.yaml"
+    old.write_text("view: {width: 8, latent: 4}\n")
+    cfg = load_config(old)
+    assert cfg.view.channels == 8 and "width" not in cfg.to_dict()["view"]
+    assert load_config(None, ["view.width=6"]).view.channels == 6
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vidssl: view.width is now called view.channels; reading it as view.channels"]
+    with pytest.raises(ConfigError, match="view.width and view.channels are both set"):
+        load_config(None, ["view.width=6", "view.channels=6"])

@@ -15,7 +15,7 @@ from vidssl import __version__
 # Order here is the order of ``vidssl --help``.
 COMMAND_MODULES = (
     "vidssl.commands.demo",
-    "vidssl.commands.data",
+    "vidssl.commands.sample_clip",
     "vidssl.commands.synth",
     "vidssl.commands.prepare",
     "vidssl.commands.info",

@@ -82,7 +82,13 @@ import numpy as np
 import torch
 import yaml
 
-from vidssl.config import Config, ConfigError, load_config, resolve_config_path
+from vidssl.config import (
+    Config,
+    ConfigError,
+    load_config,
+    rename_old_keys,
+    resolve_config_path,
+)
 
 EVALUATIONS = ("pretext", "retrieval", "probe", "finetune")
 VIEW_NAME = "_view"
@@ -330,7 +336,7 @@ def experiment_dict(cfg: Config | dict[str, Any], drop: Sequence[str] = (),
                     with_val: bool = False) -> dict[str, Any]:
     """The config as a dict without execution-only keys (and without sections in ``drop``);
     the val split's keys only ``with_val`` (for results on val)."""
-    d = copy.deepcopy(cfg.to_dict() if isinstance(cfg, Config) else cfg)
+    d = copy.deepcopy(cfg.to_dict() if isinstance(cfg, Config) else rename_old_keys(cfg))
     d.pop("name", None)
     for section, keys in _EXECUTION_KEYS.items():
         for k in keys:
@@ -414,7 +420,7 @@ def training_cost(cfg: Config, num_classes: int = 2) -> dict[str, float]:
         from vidssl.models.view_synthesis import ViewSynthesis
 
         # The generator as trained (its checkpoint's arch), else as the config describes it.
-        arch = {"width": cfg.view.width, "latent": cfg.view.latent}
+        arch = {"width": cfg.view.channels, "latent": cfg.view.latent}
         if Path(cfg.view.checkpoint).is_file():
             arch = torch.load(cfg.view.checkpoint, map_location="cpu", weights_only=True)["arch"]
         with torch.device("meta"):

@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import math
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -136,7 +137,9 @@ class ViewConfig:
     checkpoint: str = ""  # trained view module; "" = keys are resampled clips only
     p: float = 0.5  # probability that a key is the synthesized view
     latent: int = 16  # generator channels at the bottleneck, per width unit
-    width: int = 16  # generator / flow-net base channels
+    # generator / flow-net base channels: a channel count (model.width is a multiplier);
+    # called view.width before, which still loads (RENAMED_KEYS)
+    channels: int = 16
     kl: float = 1.0
     # how the KL term is reduced (method/view_losses.py): "mean" over latent elements (default:
     # keeps it on the scale of the other mean-reduced terms) | "sum" over each sample's latent
@@ -304,10 +307,7 @@ def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
         kwargs[k] = _coerce(v, hints[k], full)
     obj = cls()
     for k, v in kwargs.items():
-        if dataclasses.is_dataclass(hints[k]):
-            setattr(obj, k, v)
-        else:
-            setattr(obj, k, v)
+        setattr(obj, k, v)
     return obj
 
 
@@ -391,8 +391,32 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+# Keys renamed since they were released: old -> new. Configs, checkpoints and compare folders
+# written with the old name still load, with one line (once per process) naming the new key.
+RENAMED_KEYS: dict[str, str] = {"view.width": "view.channels"}
+_warned_renames: set[str] = set()
+
+
+def rename_old_keys(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with the keys of :data:`RENAMED_KEYS` under their new names (a copy if any)."""
+    for old, new in RENAMED_KEYS.items():
+        (section, key), (new_section, new_key) = old.split("."), new.split(".")
+        node = raw.get(section)
+        if not isinstance(node, dict) or key not in node:
+            continue
+        if new_key in node:
+            raise ConfigError(f"{old} and {new} are both set; {old} is the old name of {new}, "
+                              f"keep only {new}")
+        raw = copy.deepcopy(raw)
+        raw.setdefault(new_section, {})[new_key] = raw[section].pop(key)
+        if old not in _warned_renames:
+            _warned_renames.add(old)
+            print(f"vidssl: {old} is now called {new}; reading it as {new}", file=sys.stderr)
+    return raw
+
+
 def config_from_dict(raw: dict[str, Any]) -> Config:
-    cfg = _build(Config, raw)
+    cfg = _build(Config, rename_old_keys(raw))
     validate(cfg)
     return cfg
 
@@ -568,7 +592,7 @@ def _validate_sizes(cfg: Config) -> None:
     _at_least("contrastive.queue_size", cfg.contrastive.queue_size, 0)
     _positive("view.flow_lr", cfg.view.flow_lr)
     _at_least("view.latent", cfg.view.latent, 1)
-    _at_least("view.width", cfg.view.width, 1)
+    _at_least("view.channels", cfg.view.channels, 1)
     for k in ("kl", "infomax", "infomin"):
         _finite_nonnegative(f"view.{k}", getattr(cfg.view, k))
     _finite_nonnegative("optim.momentum", o.momentum)

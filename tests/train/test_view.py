@@ -27,7 +27,7 @@ TINY = [
     "sampler.n_segments=2",
     "model.backbone=r3d",
     "model.width=0.125",
-    "view.width=4",
+    "view.channels=4",
     "view.latent=4",
     "optim.name=adamw",
     "train.epochs=2",
@@ -56,7 +56,7 @@ def test_pretrain_view_then_show_view(tmp_path, capsys) -> None:
     path = out / "checkpoint.pt"
     ckpt = load_checkpoint(path)
     assert ckpt["epoch"] == 2 and ckpt["step"] == 4
-    assert ckpt["config"]["view"]["width"] == 4
+    assert ckpt["config"]["view"]["channels"] == 4
     with (out / "view_metrics.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [int(float(r["epoch"])) for r in rows] == [1, 2]

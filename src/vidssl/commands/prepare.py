@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidssl.data.cache import parse_size, prepare_tree
+    from vidssl.data.prepare import parse_size, prepare_tree
 
     if args.config:
         from vidssl.config import load_config

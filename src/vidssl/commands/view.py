@@ -153,7 +153,7 @@ def run_show_view(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     import torch
 
-    from vidssl.commands.data import PICTURE_SUFFIXES
+    from vidssl.commands.sample_clip import PICTURE_SUFFIXES
     from vidssl.data.transforms import ClipTransform
     from vidssl.models.view_synthesis import flow_to_rgb, load_view_module
     from vidssl.train.checkpoint import checkpoint_config

@@ -266,7 +266,7 @@ class ViewSynthesis(nn.Module):
 
 def build_view_module(view_cfg: Any, in_channels: int = 3) -> ViewSynthesis:
     """A ``ViewSynthesis`` from the ``Config.view`` section (``width``, ``latent``)."""
-    return ViewSynthesis(in_channels, int(view_cfg.width), int(view_cfg.latent))
+    return ViewSynthesis(in_channels, int(view_cfg.channels), int(view_cfg.latent))
 
 
 def load_view_module(

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import coded_frames, decode_index, write_frame_folder, write_video  # noqa: E402
 
 from vidssl.cli import main  # noqa: E402
-from vidssl.data.cache import parse_size, prepare_tree  # noqa: E402
+from vidssl.data.prepare import parse_size, prepare_tree  # noqa: E402
 from vidssl.data.video import open_video  # noqa: E402
 
 
