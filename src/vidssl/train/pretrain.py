@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from vidssl.config import Config, ConfigError, check_device, save_config
 from vidssl.errors import DataError, RunDirError
+from vidssl.method.registry import build_model, build_pretext_dataset
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -204,19 +205,6 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Pretraining
 # --------------------------------------------------------------------------------------------
-
-
-def build_pretext_dataset(cfg: Config, split: str, train: bool):
-    """The dataset the configured method trains on (ours, or a baseline's own sampler)."""
-    from vidssl.method.factory import build_pretext_dataset as build
-
-    return build(cfg, split=split, train=train)
-
-
-def build_model(cfg: Config) -> torch.nn.Module:
-    from vidssl.method.factory import build_pretext_model
-
-    return build_pretext_model(cfg)
 
 
 def steps_in_epoch(cfg: Config, dataset_len: int, world_size: int = 1) -> int:
