@@ -405,22 +405,23 @@ def upgrade_legacy_keys(raw: dict[str, Any], note: bool = True) -> dict[str, Any
                               "loss.method is the old name of method, keep only method")
         raw["method"] = old
         if note:
-            _note_once("config key loss.method is now the top-level key method: write "
-                       f"'method: {methods.ALIASES.get(str(old), old)}'")
+            _note_once("loss.method", "config key loss.method is now the top-level key "
+                       f"method: write 'method: {methods.ALIASES.get(str(old), old)}'")
     name = raw.get("method")
     if isinstance(name, str) and name in methods.ALIASES:
         raw = {**raw, "method": methods.ALIASES[name]}
         if note:
-            _note_once(f"method '{name}' is now called '{raw['method']}'")
+            _note_once(name, f"method '{name}' is now called '{raw['method']}'")
     return raw
 
 
 _NOTED: set[str] = set()
 
 
-def _note_once(text: str) -> None:
-    if text not in _NOTED:
-        _NOTED.add(text)
+def _note_once(topic: str, text: str) -> None:
+    """One line on stderr per old name per process (a compare loads many configs)."""
+    if topic not in _NOTED:
+        _NOTED.add(topic)
         print(f"vidssl: note: {text}", file=sys.stderr)
 
 

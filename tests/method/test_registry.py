@@ -91,7 +91,10 @@ def test_example_batch_is_shaped_like_the_real_one(method: str) -> None:
     model(fake)  # labels in range: the loss is computed without an index error
 
 
-def test_method_is_a_top_level_key_and_old_names_still_load(capsys) -> None:
+def test_method_is_a_top_level_key_and_old_names_still_load(capsys, monkeypatch) -> None:
+    import vidssl.config
+
+    monkeypatch.setattr(vidssl.config, "_NOTED", set())  # notes are once per process
     assert Config().method == "order-rate-moco"
     assert load_config(None, ["method=vcop"]).method == "vcop"
     old = load_config(None, ["loss.method=ours"])
