@@ -54,7 +54,7 @@ import vidssl  # noqa: E402
 from vidssl.config import load_config  # noqa: E402
 from vidssl.data import video as video_module  # noqa: E402
 from vidssl.data.video import _scale_flags  # noqa: E402
-from vidssl.train.pretrain import build_pretext_dataset  # noqa: E402
+from vidssl.method.registry import build_pretext_dataset  # noqa: E402
 
 KINDS = {  # name: (codec, container suffix, width, height, pix_fmt, options, grain)
     "H.264 320x240": ("libx264", ".mp4", 320, 240, "yuv420p",

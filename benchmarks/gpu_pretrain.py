@@ -21,9 +21,10 @@ import time
 import torch
 
 from vidssl.config import Config, load_config
+from vidssl.method.registry import build_model, build_pretext_dataset, example_batch
 from vidssl.train import distributed as du
 from vidssl.train.devices import batch_to_device
-from vidssl.train.pretrain import build_model, build_optimizer, build_pretext_dataset, make_loader
+from vidssl.train.pretrain import build_optimizer, make_loader
 
 PAPER_SCALE = [
     "data.dataset=synthetic",
@@ -44,22 +45,6 @@ PAPER_SCALE = [
 ]
 
 
-def random_batch(cfg: Config, device: torch.device) -> dict[str, torch.Tensor]:
-    """A batch with the shapes and label ranges of real pretext batches."""
-    b, t, c = cfg.train.batch_size, cfg.sampler.clip_len, cfg.data.crop
-    n = cfg.sampler.n_segments
-    classes = 1
-    for k in range(2, n + 1):
-        classes *= k
-    return {
-        "clip": torch.randn(b, 3, t, c, c, device=device),
-        "key": torch.randn(b, 3, t, c, c, device=device),
-        "order": torch.randint(0, classes, (b,), device=device),
-        "rates": torch.randint(cfg.sampler.rate_min, cfg.sampler.rate_max + 1, (b, n),
-                               device=device).float(),
-    }
-
-
 def measure(cfg: Config, device: torch.device, steps: int, warmup: int) -> dict[str, float]:
     """Steps/s and peak memory of full pretraining steps under ``cfg.train`` settings."""
     torch.cuda.empty_cache()
@@ -67,7 +52,7 @@ def measure(cfg: Config, device: torch.device, steps: int, warmup: int) -> dict[
     model = du.prepare_model(build_model(cfg).to(device), du.DistContext(), cfg)
     opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     scaler = du.grad_scaler(device, cfg.train.precision)
-    raw = random_batch(cfg, device)
+    raw = example_batch(cfg, cfg.train.batch_size)  # the method's shapes and label ranges
     batch = batch_to_device(raw, device, cfg.train.channels_last)
     model.train()
 

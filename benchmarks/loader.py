@@ -24,14 +24,10 @@ from pathlib import Path
 import torch
 
 from vidssl.config import Config, load_config
+from vidssl.method.registry import build_model, build_pretext_dataset
 from vidssl.train import distributed as du
 from vidssl.train.devices import batch_to_device
-from vidssl.train.pretrain import (
-    build_model,
-    build_optimizer,
-    build_pretext_dataset,
-    make_loader,
-)
+from vidssl.train.pretrain import build_optimizer, make_loader
 
 # used when configs/demo.yaml does not exist: the CPU demo's scale
 FALLBACK = [

@@ -24,7 +24,7 @@ import time
 import torch
 
 from vidssl.config import load_config
-from vidssl.method.multitask import PretextModel
+from vidssl.method.registry import build_model, example_batch
 from vidssl.train.pretrain import build_optimizer
 
 
@@ -62,22 +62,17 @@ def main() -> None:
         f"train.batch_size={args.batch}", f"contrastive.queue_size={args.queue}",
         f"contrastive.similarity={args.similarity}", f"contrastive.matching={args.matching}",
         f"sampler.clip_len={args.frames}", f"contrastive.key_bn={args.key_bn}",
+        f"data.resize=[{args.size},{args.size}]", f"data.crop={args.size}",
     ])
-    model = PretextModel(cfg).to(device).train()
+    model = build_model(cfg).to(device).train()
     # the trainer's own optimizer (SGD, momentum 0.9, weight decay 5e-4 by default)
     optim = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     # The floor's networks: separate copies so the two measurements share no state.
     floor_q = copy.deepcopy(model.backbone).train()
     floor_k = copy.deepcopy(model.backbone).train().requires_grad_(False)
 
-    n = cfg.sampler.n_segments
-    shape = (args.batch, 3, args.frames, args.size, args.size)
-    batch = {
-        "clip": torch.randn(shape, device=device),
-        "key": torch.randn(shape, device=device),
-        "order": torch.randint(0, 6, (args.batch,), device=device),
-        "rates": torch.randint(1, 9, (args.batch, n), device=device).float(),
-    }
+    # the flagship's batch: clips, keys, order and rate labels in range
+    batch = {k: v.to(device) for k, v in example_batch(cfg, args.batch).items()}
 
     def step() -> None:
         loss, _ = model(batch)

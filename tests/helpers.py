@@ -106,7 +106,7 @@ def write_tiny_checkpoint(
 
     from vidssl.config import load_config
     from vidssl.eval.recognition import VideoClassifier
-    from vidssl.method.multitask import PretextModel
+    from vidssl.method.order_rate_moco import PretextModel
     from vidssl.models.backbones import build_backbone
     from vidssl.train.checkpoint import FORMAT, save_checkpoint
 
@@ -117,7 +117,7 @@ def write_tiny_checkpoint(
     ])
     torch.manual_seed(seed)
     if kind == "pretrain":
-        model: torch.nn.Module = PretextModel(cfg)
+        model: torch.nn.Module = PretextModel.from_config(cfg)
     else:
         model = VideoClassifier(build_backbone(backbone, width=0.125), 3)
     state = {"format": FORMAT, "kind": kind, "config": cfg.to_dict(), "epoch": 1,
@@ -137,3 +137,25 @@ def write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def index_source(lengths: list[int], labels: list[int] | None = None):
+    """A VideoSource of in-memory videos whose every pixel holds its frame index (mod 256), so
+    clips can be read back (with :func:`frame_index_transform`)."""
+    from vidssl.data.records import VideoRecord, VideoSource
+    from vidssl.data.video import ArrayVideo
+
+    labels = labels or [i % 2 for i in range(len(lengths))]
+    videos = []
+    for n in lengths:
+        f = (np.arange(n) % 256).astype(np.uint8)[:, None, None, None]
+        videos.append(ArrayVideo(np.broadcast_to(f, (n, 4, 4, 3)).copy()))
+    records = [VideoRecord(f"v{i}", lab) for i, lab in enumerate(labels)]
+    return VideoSource(records, classes=["a", "b"], videos=videos)
+
+
+def frame_index_transform(frames: np.ndarray, rng: np.random.Generator):
+    """A clip transform that keeps the frame index: (T, H, W, 3) -> (T,) float."""
+    import torch
+
+    return torch.from_numpy(frames[:, 0, 0, 0].astype(np.float32))

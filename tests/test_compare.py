@@ -260,7 +260,7 @@ def test_shipped_compare_configs_are_valid(path: Path) -> None:
 def test_table_viii_costs_on_r2plus1d() -> None:
     """The paper's Table VIII measure: VCOP runs 3 clips, ours(order) one (R(2+1)D, 112x112)."""
     base = ["model.backbone=r2plus1d", "sampler.clip_len=16", "data.crop=112"]
-    vcop = training_cost(load_config(None, [*base, "loss.method=vcop"]))["gmacs"]
+    vcop = training_cost(load_config(None, [*base, "method=vcop"]))["gmacs"]
     order = training_cost(load_config(None, [*base, "loss.rate=0", "loss.contrastive=0"]))
     assert order["gmacs"] == pytest.approx(21.5, rel=0.02)
     assert vcop == pytest.approx(3 * order["gmacs"], rel=0.01)

@@ -88,6 +88,7 @@ from vidssl.config import (
     load_config,
     rename_old_keys,
     resolve_config_path,
+    upgrade_legacy_keys,
 )
 
 EVALUATIONS = ("pretext", "retrieval", "probe", "finetune")
@@ -336,7 +337,9 @@ def experiment_dict(cfg: Config | dict[str, Any], drop: Sequence[str] = (),
                     with_val: bool = False) -> dict[str, Any]:
     """The config as a dict without execution-only keys (and without sections in ``drop``);
     the val split's keys only ``with_val`` (for results on val)."""
-    d = copy.deepcopy(cfg.to_dict() if isinstance(cfg, Config) else rename_old_keys(cfg))
+    # a dict read from an older run folder gets today's key names, so it compares equal
+    d = copy.deepcopy(cfg.to_dict() if isinstance(cfg, Config)
+                      else rename_old_keys(upgrade_legacy_keys(cfg, note=False)))
     d.pop("name", None)
     for section, keys in _EXECUTION_KEYS.items():
         for k in keys:
@@ -382,41 +385,17 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def sample_batch_shapes(cfg: Config) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    """Shapes of a one-sample training batch of the configured method (for counting MACs)."""
-    s, m = cfg.sampler, cfg.loss.method
-    clip = (1, 3, s.clip_len, cfg.data.crop, cfg.data.crop)
-    long = torch.int64
-    if m == "ours":
-        return {"clip": (clip, torch.float32), "key": (clip, torch.float32),
-                "order": ((1,), long), "rates": ((1, s.n_segments), torch.float32)}
-    if m == "vcop":
-        return {"clip": ((1, s.n_segments, *clip[1:]), torch.float32), "order": ((1,), long)}
-    if m in ("prp", "pace"):
-        return {"clip": (clip, torch.float32), "key": (clip, torch.float32),
-                "rate": ((1,), long)}
-    if m == "supervised":
-        ft_clip = (1, 3, cfg.finetune.clip_len, cfg.data.crop, cfg.data.crop)
-        return {"clip": (ft_clip, torch.float32), "label": ((1,), long)}
-    raise ValueError(f"unknown loss.method '{m}'")
-
-
-def training_cost(cfg: Config, num_classes: int = 2) -> dict[str, float]:
-    """Backbone parameters and GMACs per training sample of the configured method."""
-    from vidssl.method.factory import build_pretext_model
+def training_cost(cfg: Config) -> dict[str, float]:
+    """Backbone parameters and GMACs per training sample of the configured method (on its
+    registry entry's example batch of one sample)."""
+    from vidssl.method.registry import build_model, example_batch, get_method
     from vidssl.models.flops import call_macs, count_params
 
     with torch.device("meta"):
-        if cfg.loss.method == "supervised":
-            from vidssl.method.baselines.supervised import SupervisedModel
-
-            model = SupervisedModel(cfg, classes=num_classes)
-        else:
-            model = build_pretext_model(cfg)
-    batch = {k: torch.zeros(shape, dtype=dt, device="meta")
-             for k, (shape, dt) in sample_batch_shapes(cfg).items()}
+        model = build_model(cfg)
+        batch = example_batch(cfg, 1)
     macs = call_macs(model, batch)
-    if cfg.view.checkpoint and cfg.loss.method == "ours" and cfg.loss.contrastive > 0:
+    if cfg.view.checkpoint and get_method(cfg.method).view_keys and cfg.loss.contrastive > 0:
         from vidssl.models.view_synthesis import ViewSynthesis
 
         # The generator as trained (its checkpoint's arch), else as the config describes it.
@@ -492,13 +471,13 @@ def _ensure_pretrained(cfg: Config, method: MethodSpec, progress: bool, log: Log
 
 
 def _pretext_metrics(cfg: Config, ckpt: Path, split: str = "test") -> dict[str, float]:
-    from vidssl.method.factory import build_pretext_dataset, build_pretext_model
+    from vidssl.method.registry import build_model, build_pretext_dataset
     from vidssl.train.checkpoint import load_checkpoint
     from vidssl.train.devices import resolve_device
     from vidssl.train.pretrain import evaluate_pretext
 
     device = resolve_device(cfg.train.device)
-    model = build_pretext_model(cfg)
+    model = build_model(cfg)
     model.load_state_dict(load_checkpoint(ckpt, map_location="cpu")["model"])
     dataset = build_pretext_dataset(cfg, split=split, train=False)
     metrics = evaluate_pretext(model.to(device), dataset, cfg, device)
@@ -541,10 +520,10 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
 
     fingerprints = {"test": experiment_dict(cfg), "val": experiment_dict(cfg, with_val=True)}
     result: dict[str, Any] = {"name": method.name, "label": method.label or method.name,
-                              "method": cfg.loss.method if method.pretrain else "random",
+                              "method": cfg.method if method.pretrain else "random",
                               "pretrained": method.pretrain, "seed": cfg.train.seed}
     if method.pretrain:
-        cost = training_cost(cfg, num_classes=max(2, _num_classes(cfg)))
+        cost = training_cost(cfg)
         result.update(cost)
         result["pretrain_minutes"] = (_pretrain_seconds(cfg) or math.nan) / 60
     else:
@@ -581,7 +560,8 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
         for split in splits if ev != "finetune" else ["test"]:
             path = d / (f"{ev}.json" if split == "test" else f"{ev}-{split}.json")
             cached = _read_json(path)
-            if cached is not None and cached.get("config") == fingerprints[split]:
+            if cached is not None and upgrade_legacy_keys(
+                    cached.get("config") or {}, note=False) == fingerprints[split]:
                 _store(result, split, ev, cached["result"])
                 continue
             if ev == "pretext":
@@ -621,14 +601,6 @@ def _store(result: dict[str, Any], split: str, evaluation: str, value: Any) -> N
     """Test results at the top level of a row's result (as before val existed), val's under
     ``result["val"]``."""
     (result if split == "test" else result.setdefault("val", {}))[evaluation] = value
-
-
-def _num_classes(cfg: Config) -> int:
-    if cfg.loss.method != "supervised":
-        return 2
-    from vidssl.method.baselines.supervised import num_classes
-
-    return num_classes(cfg)
 
 
 # --------------------------------------------------------------------------------------------

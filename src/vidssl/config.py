@@ -23,12 +23,8 @@ from typing import Any
 
 import yaml
 
-from vidssl.errors import UserError
-
-
-class ConfigError(UserError, ValueError):
-    """A config key is unknown, has the wrong type, or holds an impossible value."""
-
+from vidssl.errors import ConfigError  # re-exported: ``from vidssl.config import ConfigError``
+from vidssl.method import registry as methods
 
 # --------------------------------------------------------------------------------------------
 # Sections
@@ -108,7 +104,6 @@ class ModelConfig:
 class LossConfig:
     """Objective ``L = l1 * order + l2 * rate + l3 * contrastive`` (DESIGN section 6)."""
 
-    method: str = "ours"  # ours | vcop | prp | pace | supervised
     order: float = 1.0
     rate: float = 0.3
     contrastive: float = 1.0
@@ -216,6 +211,8 @@ class Config:
     """One experiment. Commands read the sections they need and ignore the rest."""
 
     name: str = "experiment"
+    # the pretext method (vidssl.method.registry): order-rate-moco | vcop | prp | pace | supervised
+    method: str = "order-rate-moco"
     data: DataConfig = field(default_factory=DataConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -415,8 +412,44 @@ def rename_old_keys(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def upgrade_legacy_keys(raw: dict[str, Any], note: bool = True) -> dict[str, Any]:
+    """``raw`` with keys of older vidssl versions moved to where they live now.
+
+    ``loss.method`` became the top-level ``method`` (the method is not a loss term) and the
+    flagship ``ours`` became ``order-rate-moco``; configs and checkpoints written before still
+    load, with a one-line note on stderr (``note``) naming the new key.
+    """
+    loss = raw.get("loss")
+    if isinstance(loss, dict) and "method" in loss:
+        raw = copy.deepcopy(raw)
+        old = raw["loss"].pop("method")
+        if "method" in raw and raw["method"] != old:
+            raise ConfigError(f"method: '{raw['method']}' and loss.method: '{old}' both given; "
+                              "loss.method is the old name of method, keep only method")
+        raw["method"] = old
+        if note:
+            _note_once("loss.method", "config key loss.method is now the top-level key "
+                       f"method: write 'method: {methods.ALIASES.get(str(old), old)}'")
+    name = raw.get("method")
+    if isinstance(name, str) and name in methods.ALIASES:
+        raw = {**raw, "method": methods.ALIASES[name]}
+        if note:
+            _note_once(name, f"method '{name}' is now called '{raw['method']}'")
+    return raw
+
+
+_NOTED: set[str] = set()
+
+
+def _note_once(topic: str, text: str) -> None:
+    """One line on stderr per old name per process (a compare loads many configs)."""
+    if topic not in _NOTED:
+        _NOTED.add(topic)
+        print(f"vidssl: note: {text}", file=sys.stderr)
+
+
 def config_from_dict(raw: dict[str, Any]) -> Config:
-    cfg = _build(Config, rename_old_keys(raw))
+    cfg = _build(Config, rename_old_keys(upgrade_legacy_keys(raw)))
     validate(cfg)
     return cfg
 
@@ -523,7 +556,6 @@ def validate(cfg: Config) -> None:
     if cfg.model.width <= 0:
         raise ConfigError(f"model.width must be > 0; got {cfg.model.width}")
     _choice("model.rate_mode", cfg.model.rate_mode, ("regression", "classification"))
-    _choice("loss.method", cfg.loss.method, ("ours", "vcop", "prp", "pace", "supervised"))
     for k in ("order", "rate", "contrastive"):
         w = getattr(cfg.loss, k)
         if w < 0 or not math.isfinite(w):
@@ -544,13 +576,7 @@ def validate(cfg: Config) -> None:
             f"model.proj_dim={d} is not divisible by sampler.n_segments={s.n_segments}: "
             "shuffle similarity splits the feature into n equal chunks"
         )
-    if cfg.loss.contrastive > 0 and cfg.loss.method in ("ours", "pace"):
-        b = cfg.train.batch_size
-        if c.queue_size <= 0 or c.queue_size % b:
-            raise ConfigError(
-                f"contrastive.queue_size={c.queue_size} must be a positive multiple of "
-                f"train.batch_size={b}"
-            )
+    methods.check_config(cfg)  # the method's own checks (and its queue's, if it has one)
     if not 0.0 <= cfg.view.p <= 1.0:
         raise ConfigError(f"view.p must be in [0, 1]; got {cfg.view.p}")
     _choice("view.kl_reduction", cfg.view.kl_reduction, ("mean", "sum"))

@@ -38,6 +38,14 @@ def _original_message(text: str) -> str:
     return re.sub(r"^[\w.]+(Error|Exception): ", "", last.strip())
 
 
+class ConfigError(UserError, ValueError):
+    """A config key is unknown, has the wrong type, or holds an impossible value.
+
+    Defined here, not in ``vidssl.config`` (which re-exports it), so the method registry can
+    raise it without importing the config module that consults the registry.
+    """
+
+
 class RunDirError(UserError):
     """An output folder holds a run we must not overwrite, is locked by a running process, or
     is not a folder at all."""

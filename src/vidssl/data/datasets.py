@@ -15,10 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-# build_source and VideoRecord: still imported from here by vidssl.method (issue 10 moves those
-# imports to vidssl.data.layouts / vidssl.data.records)
-from vidssl.data.layouts import build_source  # noqa: F401
-from vidssl.data.records import VideoRecord, VideoSource  # noqa: F401
+from vidssl.data.records import VideoSource
 from vidssl.data.sampling import PretextSampler, random_clip_indices, uniform_clip_indices
 from vidssl.data.skip_log import SkipLog
 from vidssl.data.transforms import ClipTransform

@@ -52,9 +52,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidssl.config import ConfigError
 from vidssl.data.records import VideoRecord, VideoSource
 from vidssl.data.video import ArrayVideo
+from vidssl.errors import ConfigError
 
 # Class names are in sorted order so that a folder data set written by ``vidssl synth`` (labels =
 # sorted class folder names) gets the same labels as the in-memory one.

@@ -49,8 +49,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from vidssl.config import ConfigError
-from vidssl.errors import UserError
+from vidssl.errors import ConfigError, UserError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")

@@ -31,6 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vidssl.errors import ConfigError
 from vidssl.method.similarity import positive_logits, similarity_logits
 from vidssl.models.heads import ProjectionHead
 
@@ -206,7 +207,7 @@ class MoCo(nn.Module):
     """The contrastive term of a model: projection head, momentum key encoder, queue, InfoNCE.
 
     Built from plain numbers; the model that holds it keeps the query encoder (shared with its
-    other heads) and passes it in. The step protocol (``vidssl.method.multitask``)::
+    other heads) and passes it in. The step protocol (``vidssl.method.order_rate_moco``)::
 
         feats = moco.encode_queries(encoder, clip)       # split-BN sub-batches when training
         loss, acc = moco.loss(feats, key_clip, training) # keys computed, held for after_step
@@ -325,6 +326,14 @@ class MoCo(nn.Module):
             self.momentum,
         )
         self.queue.enqueue(all_gather_cat(keys))
+
+
+def check_queue(queue_size: int, batch_size: int) -> None:
+    """The queue must hold whole batches: each enqueue writes one batch at the ring pointer, and
+    a batch that straddled the end would need a split write every time."""
+    if queue_size <= 0 or queue_size % batch_size:
+        raise ConfigError(f"contrastive.queue_size={queue_size} must be a positive multiple of "
+                          f"train.batch_size={batch_size}")
 
 
 def from_config(cfg: Config, encoder: nn.Module, similarity: str | None = None) -> MoCo:

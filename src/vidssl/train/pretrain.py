@@ -29,6 +29,7 @@ from tqdm import tqdm
 from vidssl.config import Config, ConfigError, save_config
 from vidssl.data.epochs import EpochIndexed, EpochSampler
 from vidssl.errors import DataError, RunDirError
+from vidssl.method.registry import build_model, build_pretext_dataset
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -139,19 +140,6 @@ class Interrupted(KeyboardInterrupt):
 # --------------------------------------------------------------------------------------------
 # Pretraining
 # --------------------------------------------------------------------------------------------
-
-
-def build_pretext_dataset(cfg: Config, split: str, train: bool):
-    """The dataset the configured method trains on (ours, or a baseline's own sampler)."""
-    from vidssl.method.factory import build_pretext_dataset as build
-
-    return build(cfg, split=split, train=train)
-
-
-def build_model(cfg: Config) -> torch.nn.Module:
-    from vidssl.method.factory import build_pretext_model
-
-    return build_pretext_model(cfg)
 
 
 def steps_in_epoch(cfg: Config, dataset_len: int, world_size: int = 1) -> int:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vidssl.config import ConfigError
 from vidssl.data.layouts import folder, hmdb51, kinetics400, synthetic, ucf101, unlabeled
 from vidssl.data.layouts.files import SplitFileError
 from vidssl.data.records import VideoSource
+from vidssl.errors import ConfigError
 
 __all__ = ["LAYOUTS", "Layout", "SplitFileError", "build_source", "has_split"]
 

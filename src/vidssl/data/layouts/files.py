@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vidssl.config import ConfigError
 from vidssl.data.video import VIDEO_EXTENSIONS, is_frame_folder
+from vidssl.errors import ConfigError
 
 
 class SplitFileError(ConfigError):

@@ -10,20 +10,31 @@ Pace reports that "same context" positives (two clips of the same video, at diff
 beat "same pace" positives, so a query clip's positive is a second clip of the same video at an
 independently drawn pace and position. The contrastive machinery is exactly the paper's method
 with ``contrastive.similarity: cosine`` (MoCo: momentum key encoder, queue of negatives, InfoNCE
-with temperature ``contrastive.temperature``), so Pace and ours differ only in the pretext task,
-not in how negatives are found. ``L = loss.rate * L_pace + loss.contrastive * L_contrastive``;
-Pace used weights 1 and 0.1 (``configs/baselines/pace.yaml``); ``loss.contrastive: 0`` is
-pace classification alone, with no key encoder built.
+with temperature ``contrastive.temperature``), so Pace and order-rate-moco differ only in the
+pretext task, not in how negatives are found.
+``L = loss.rate * L_pace + loss.contrastive * L_contrastive``; Pace used weights 1 and 0.1
+(the ``pace`` row of ``configs/compare/baselines.yaml``);
+``loss.contrastive: 0`` is pace classification alone, with no key encoder built.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
-from vidssl.config import Config, ConfigError
-from vidssl.method import moco
-from vidssl.method.baselines.prp import RateClassifier
+import torch
+from torch import Tensor, nn
+
+from vidssl.data.records import VideoSource
+from vidssl.data.transforms import ClipTransform
+from vidssl.errors import ConfigError
+from vidssl.method import moco as moco_lib
+from vidssl.method.baselines.prp import RateClassifier, rate_example_batch
+from vidssl.method.baselines.rate_clips import RateClipDataset
+from vidssl.method.registry import register_method
+from vidssl.models.backbones import build_backbone
+
+if TYPE_CHECKING:
+    from vidssl.config import Config
 
 
 def pace_rates(cfg: Config) -> list[int]:
@@ -32,26 +43,68 @@ def pace_rates(cfg: Config) -> list[int]:
     rates = list(range(s.rate_min, s.rate_max + 1))
     if len(rates) < 2:
         raise ConfigError(
-            f"loss.method=pace needs sampler.rate_max > sampler.rate_min; got "
+            f"method: pace needs sampler.rate_max > sampler.rate_min; got "
             f"[{s.rate_min}, {s.rate_max}]"
         )
     return rates
 
 
+def check(cfg: Config) -> None:
+    """Two paces at least, and one loss term on."""
+    pace_rates(cfg)
+    if cfg.loss.rate == 0 and cfg.loss.contrastive == 0:
+        raise ConfigError("loss.rate and loss.contrastive are both 0: nothing to learn")
+
+
+def dataset(cfg: Config, source: VideoSource, transform: ClipTransform,
+            seed: int) -> RateClipDataset:
+    """One clip per sample at an integer pace, plus a key clip of the same video (own pace and
+    position) when the contrastive term is on."""
+    return RateClipDataset(source, transform, pace_rates(cfg), clip_len=cfg.sampler.clip_len,
+                           seed=seed, with_key=cfg.loss.contrastive > 0)
+
+
+def example_batch(cfg: Config, batch_size: int) -> dict[str, Tensor]:
+    return rate_example_batch(cfg, batch_size, pace_rates(cfg), with_key=True)
+
+
+@register_method("pace", dataset=dataset, example_batch=example_batch, uses_queue=True,
+                 check=check)
 class PaceModel(RateClassifier):
     """Pace classifier + MoCo; the same training-step protocol as ``PretextModel``
-    (``forward`` stashes the keys, ``after_step`` momentum-updates and enqueues them)."""
+    (``forward`` stashes the keys, ``after_step`` momentum-updates and enqueues them).
 
-    def __init__(self, cfg: Config) -> None:
-        super().__init__(cfg, len(pace_rates(cfg)))
-        self.w_rate, self.w_contrastive = cfg.loss.rate, cfg.loss.contrastive
-        if self.w_rate == 0 and self.w_contrastive == 0:
+    Args:
+        backbone / rate_fc / dropout: as :class:`RateClassifier` (one class per pace).
+        moco: the contrastive term on ``backbone`` (None = pace classification alone).
+        rate_weight / contrastive_weight: the weights of the two terms.
+    """
+
+    def __init__(self, backbone: nn.Module, rate_fc: nn.Linear, *, dropout: float = 0.0,
+                 moco: moco_lib.MoCo | None = None, rate_weight: float = 1.0,
+                 contrastive_weight: float = 0.1) -> None:
+        super().__init__(backbone, rate_fc, dropout)
+        self.w_rate = float(rate_weight)
+        self.w_contrastive = float(contrastive_weight) if moco is not None else 0.0
+        if self.w_rate == 0 and moco is None:
             raise ConfigError("loss.rate and loss.contrastive are both 0: nothing to learn")
-        self.moco = (moco.from_config(cfg, self.backbone, similarity="cosine")
-                     if self.w_contrastive > 0 else None)
+        self.moco = moco
         self._register_load_state_dict_pre_hook(
-            lambda state, prefix, *_: moco.rename_legacy_keys(state, prefix))
+            lambda state, prefix, *_: moco_lib.rename_legacy_keys(state, prefix))
 
+    @classmethod
+    def from_config(cls, cfg: Config) -> PaceModel:  # type: ignore[override]
+        """``model.*`` backbone and dropout, one class per pace of :func:`pace_rates`,
+        ``loss.rate`` / ``loss.contrastive`` weights, and a cosine-similarity MoCo of
+        :func:`vidssl.method.moco.from_config` when ``loss.contrastive > 0``."""
+        check(cfg)
+        m, lc = cfg.model, cfg.loss
+        backbone = build_backbone(m.backbone, m.width, **m.backbone_args)
+        rate_fc = nn.Linear(int(backbone.feature_dim), len(pace_rates(cfg)))
+        contrastive = (moco_lib.from_config(cfg, backbone, similarity="cosine")
+                       if lc.contrastive > 0 else None)
+        return cls(backbone, rate_fc, dropout=m.dropout, moco=contrastive,
+                   rate_weight=lc.rate, contrastive_weight=lc.contrastive)
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         training = self.training and torch.is_grad_enabled()
         if self.moco is not None:  # in BN sub-batches, so no query shares BN with its key

@@ -10,12 +10,31 @@ just rescale the learning rate).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidssl.config import Config, ConfigError
-from vidssl.method.baselines.data import power_of_two_rates
+from vidssl.data.records import VideoSource
+from vidssl.data.transforms import ClipTransform
+from vidssl.errors import ConfigError
+from vidssl.method.baselines.rate_clips import RateClipDataset
+from vidssl.method.registry import register_method
 from vidssl.models.backbones import build_backbone
+
+if TYPE_CHECKING:
+    from vidssl.config import Config
+
+
+def power_of_two_rates(rate_min: int, rate_max: int) -> list[int]:
+    """PRP's rate set: the powers of two in ``[rate_min, rate_max]`` (1..8 -> 1, 2, 4, 8)."""
+    out, r = [], 1
+    while r <= rate_max:
+        if r >= rate_min:
+            out.append(r)
+        r *= 2
+    return out
 
 
 def prp_rates(cfg: Config) -> list[int]:
@@ -23,22 +42,62 @@ def prp_rates(cfg: Config) -> list[int]:
     rates = power_of_two_rates(cfg.sampler.rate_min, cfg.sampler.rate_max)
     if len(rates) < 2:
         raise ConfigError(
-            f"loss.method=prp needs at least two powers of two in [sampler.rate_min, "
+            f"method: prp needs at least two powers of two in [sampler.rate_min, "
             f"sampler.rate_max] = [{cfg.sampler.rate_min}, {cfg.sampler.rate_max}]"
         )
     return rates
 
 
+def check(cfg: Config) -> None:
+    """The rate range must hold two classes."""
+    prp_rates(cfg)
+
+
+def dataset(cfg: Config, source: VideoSource, transform: ClipTransform,
+            seed: int) -> RateClipDataset:
+    """One clip per sample at a power-of-two frame step."""
+    return RateClipDataset(source, transform, prp_rates(cfg), clip_len=cfg.sampler.clip_len,
+                           seed=seed)
+
+
+def rate_example_batch(cfg: Config, batch_size: int, rates: list[int],
+                       with_key: bool = False) -> dict[str, Tensor]:
+    """Random clips (and keys) with rate labels in ``[0, len(rates))``: the rate baselines'."""
+    c, t, b = cfg.data.crop, cfg.sampler.clip_len, batch_size
+    batch = {"clip": torch.randn(b, 3, t, c, c), "rate": torch.randint(0, len(rates), (b,))}
+    if with_key:
+        batch["key"] = torch.randn(b, 3, t, c, c)
+    return batch
+
+
+def example_batch(cfg: Config, batch_size: int) -> dict[str, Tensor]:
+    return rate_example_batch(cfg, batch_size, prp_rates(cfg))
+
+
+@register_method("prp", dataset=dataset, example_batch=example_batch, check=check)
 class RateClassifier(nn.Module):
     """Backbone + dropout + linear layer over the rate classes; ``forward(batch) -> (loss,
-    metrics)`` with ``batch["clip"] (B, 3, T, H, W)`` and ``batch["rate"]`` (class index)."""
+    metrics)`` with ``batch["clip"] (B, 3, T, H, W)`` and ``batch["rate"]`` (class index).
 
-    def __init__(self, cfg: Config, num_rates: int) -> None:
+    Args:
+        backbone: the encoder, with ``feature_dim``.
+        rate_fc: the classifier, ``Linear(feature_dim, number of rates)``.
+        dropout: before the classifier.
+    """
+
+    def __init__(self, backbone: nn.Module, rate_fc: nn.Linear, dropout: float = 0.0) -> None:
         super().__init__()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.rate_fc = rate_fc
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> RateClassifier:
+        """``model.*`` backbone and dropout, one class per rate of :func:`prp_rates`."""
         m = cfg.model
-        self.backbone = build_backbone(m.backbone, m.width, **m.backbone_args)
-        self.dropout = nn.Dropout(m.dropout) if m.dropout > 0 else nn.Identity()
-        self.rate_fc = nn.Linear(int(self.backbone.feature_dim), num_rates)
+        backbone = build_backbone(m.backbone, m.width, **m.backbone_args)
+        return cls(backbone, nn.Linear(int(backbone.feature_dim), len(prp_rates(cfg))),
+                   dropout=m.dropout)
 
     def rate_loss(self, feats: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """Cross-entropy and accuracy of the rate classifier on pooled features."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 
 BackboneBuilder = Callable[..., nn.Module]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vidssl.config import ConfigError, load_config
-from vidssl.method.multitask import PretextModel
+from vidssl.method.order_rate_moco import PretextModel
 
 
 def _cfg(*overrides: str):
@@ -64,7 +64,7 @@ def test_each_loss_term_goes_down_on_a_fixed_batch(rate_mode: str, similarity: s
     torch.manual_seed(0)
     # Two fixed batches taken in turn with a one-batch queue: the negatives are always the
     # other batch's keys (a queue holding a clip's own earlier key would floor InfoNCE at log 2).
-    model = PretextModel(
+    model = PretextModel.from_config(
         _cfg(f"model.rate_mode={rate_mode}", f"contrastive.similarity={similarity}",
              "contrastive.queue_size=4")
     )
@@ -85,7 +85,8 @@ def test_each_loss_term_goes_down_on_a_fixed_batch(rate_mode: str, similarity: s
 
 def test_loss_is_weighted_sum_of_terms() -> None:
     torch.manual_seed(0)
-    model = PretextModel(_cfg("loss.order=0.5", "loss.rate=0.3", "loss.contrastive=2.0"))
+    model = PretextModel.from_config(
+        _cfg("loss.order=0.5", "loss.rate=0.3", "loss.contrastive=2.0"))
     model.eval()
     with torch.no_grad():
         loss, m = model(_batch())
@@ -94,7 +95,7 @@ def test_loss_is_weighted_sum_of_terms() -> None:
 
 
 def test_zero_weight_switches_term_off() -> None:
-    model = PretextModel(_cfg("loss.contrastive=0"))
+    model = PretextModel.from_config(_cfg("loss.contrastive=0"))
     assert model.moco is None
     batch = _batch()
     del batch["key"]  # no key encoder forward: the key is not even needed
@@ -103,18 +104,18 @@ def test_zero_weight_switches_term_off() -> None:
     loss.backward()
     model.after_step()
 
-    model = PretextModel(_cfg("loss.order=0", "loss.rate=0"))
+    model = PretextModel.from_config(_cfg("loss.order=0", "loss.rate=0"))
     assert model.order_head is None and model.rate_head is None
     _, metrics = model(_batch())
     assert set(k for k in metrics if k.startswith("loss_")) == {"loss_contrastive"}
 
     with pytest.raises(ConfigError):
-        PretextModel(_cfg("loss.order=0", "loss.rate=0", "loss.contrastive=0"))
+        PretextModel.from_config(_cfg("loss.order=0", "loss.rate=0", "loss.contrastive=0"))
 
 
 def test_training_step_updates_queue_once_and_moves_key_encoder() -> None:
     torch.manual_seed(0)
-    model = PretextModel(_cfg())
+    model = PretextModel.from_config(_cfg())
     model.train()
     batch = _batch()
     key_before = [p.clone() for p in model.moco.key_backbone.parameters()]
@@ -140,7 +141,7 @@ def test_training_step_updates_queue_once_and_moves_key_encoder() -> None:
 
 def test_enqueued_keys_are_this_steps_keys() -> None:
     torch.manual_seed(0)
-    model = PretextModel(_cfg())
+    model = PretextModel.from_config(_cfg())
     model.train()
     batch = _batch()
     loss, _ = model(batch)
@@ -153,7 +154,7 @@ def test_enqueued_keys_are_this_steps_keys() -> None:
 @pytest.mark.parametrize("mode", ["eval", "no_grad"])
 def test_evaluation_never_touches_queue_or_key_encoder(mode: str) -> None:
     torch.manual_seed(0)
-    model = PretextModel(_cfg())
+    model = PretextModel.from_config(_cfg())
     state = {k: v.clone() for k, v in model.state_dict().items()}
     if mode == "eval":
         model.eval()
@@ -171,7 +172,7 @@ def test_evaluation_never_touches_queue_or_key_encoder(mode: str) -> None:
 
 def test_key_generator_replaces_keys_with_probability_p() -> None:
     torch.manual_seed(0)
-    model = PretextModel(_cfg())
+    model = PretextModel.from_config(_cfg())
     model.train()
     calls = []
 
@@ -200,9 +201,26 @@ def test_key_generator_replaces_keys_with_probability_p() -> None:
 
 
 def test_rate_mse_is_in_raw_units_in_classification_mode() -> None:
-    model = PretextModel(_cfg("model.rate_mode=classification", "loss.contrastive=0"))
+    model = PretextModel.from_config(_cfg("model.rate_mode=classification", "loss.contrastive=0"))
     model.eval()
     with torch.no_grad():
         _, m = model(_batch())
     # predictions are rates in 1..8, targets too: the error is bounded by 7^2
     assert 0 <= m["rate_mse"] <= 49
+
+
+def test_model_is_built_from_plain_parts_without_a_config() -> None:
+    """The model takes its parts and numbers; only from_config reads a Config."""
+    from vidssl.models.backbones import build_backbone
+    from vidssl.models.heads import OrderHead, RateHead
+
+    torch.manual_seed(0)
+    backbone = build_backbone("r3d", width=0.125)
+    d = int(backbone.feature_dim)
+    model = PretextModel(backbone, 3, 1, order_head=OrderHead(d, 6, 32),
+                         rate_head=RateHead(d, 3, "classification", 8), rate_weight=0.5)
+    assert model.moco is None and model.num_rates == 8
+    loss, m = model(_batch())
+    torch.testing.assert_close(loss, m["loss_order"] + 0.5 * m["loss_rate"])
+    with pytest.raises(ValueError, match="nothing to learn"):
+        PretextModel(backbone, 3, 1)

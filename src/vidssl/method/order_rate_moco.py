@@ -1,9 +1,16 @@
-"""The paper's pretext model: order + rate prediction + MoCo with shuffle similarity.
+"""The flagship method ``order-rate-moco``: order + rate prediction + MoCo with shuffle similarity.
+
+(Called ``ours`` before it had a name; configs saying ``ours`` still load.)
 
 ``L = l1 * L_order + l2 * L_rate + l3 * L_contrastive`` (DESIGN section 6). A weight of 0 turns
 its term off completely: the head is not built, nothing is computed for it, and with
 ``loss.contrastive = 0`` there is no projection head, key encoder or queue at all (so the
 ablations of Table VI cost only what they use).
+
+The model is built from plain parts (:class:`PretextModel`); :meth:`PretextModel.from_config`
+reads a config, and the method's registry entry (bottom of this file) names its dataset
+(:class:`~vidssl.data.datasets.PretextDataset` with :class:`~vidssl.data.sampling.PretextSampler`)
+and an example batch.
 
 Training-step protocol (what ``vidssl.train.pretrain`` does)::
 
@@ -29,19 +36,53 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidssl.config import Config, ConfigError
-from vidssl.method import moco
+from vidssl.data.datasets import PretextDataset
+from vidssl.data.sampling import PretextSampler
+from vidssl.errors import ConfigError
+from vidssl.method import moco as moco_lib
+from vidssl.method.registry import register_method
 from vidssl.models.backbones import build_backbone
 from vidssl.models.heads import OrderHead, RateHead
+
+if TYPE_CHECKING:
+    from vidssl.config import Config
 
 KeyGenerator = Callable[[Tensor], Tensor]
 
 
+def check(cfg: Config) -> None:
+    """At least one loss term must be on."""
+    lc = cfg.loss
+    if lc.order == 0 and lc.rate == 0 and lc.contrastive == 0:
+        raise ConfigError("loss.order, loss.rate and loss.contrastive are all 0: nothing to learn")
+
+
+def dataset(cfg: Config, source: Any, transform: Any, seed: int) -> Any:
+    """Pretext clips (DESIGN section 2): shuffled segments at drawn rates, plus a key clip of
+    the same video when the contrastive term is on."""
+    return PretextDataset(source, PretextSampler.from_config(cfg.sampler), transform, seed=seed,
+                          with_key=cfg.loss.contrastive > 0)
+
+
+def example_batch(cfg: Config, batch_size: int) -> dict[str, Tensor]:
+    """Random clips and keys with the shapes of a real batch; order and rate labels in range."""
+    s, b, c = cfg.sampler, batch_size, cfg.data.crop
+    return {
+        "clip": torch.randn(b, 3, s.clip_len, c, c),
+        "key": torch.randn(b, 3, s.clip_len, c, c),
+        "order": torch.randint(0, math.factorial(s.n_segments), (b,)),
+        "rates": torch.randint(s.rate_min, s.rate_max + 1, (b, s.n_segments)).float(),
+    }
+
+
+@register_method("order-rate-moco", dataset=dataset, example_batch=example_batch,
+                 uses_queue=True, view_keys=True, check=check)
 class PretextModel(nn.Module):
     """Query backbone + order/rate/projection heads, momentum key encoder and key queue.
 
@@ -49,43 +90,66 @@ class PretextModel(nn.Module):
     extracts), ``forward(batch) -> (loss, metrics)``, ``after_step()``, ``moco`` (the whole
     contrastive term, :class:`vidssl.method.moco.MoCo`, or None when its weight is 0) and
     ``set_key_generator(fn, p)`` (view-synthesis keys).
+
+    Args:
+        backbone: the query encoder, with ``feature_dim``.
+        n_segments: segments per clip ``n`` (the order head has ``n!`` classes).
+        rate_min: the smallest sampling rate (class 0 of a classifying rate head).
+        order_head / rate_head: the heads of the terms in use (None = the term is off).
+        moco: the contrastive term, holding ``backbone``'s key encoder (None = off).
+        order_weight / rate_weight / contrastive_weight: ``l1, l2, l3`` of the total loss.
+        dropout: before the order and rate heads.
     """
 
     # every trainable weight gets a gradient each step (heads are built only for terms in use),
     # so DDP need not search the autograd graph for unused parameters
     uses_all_parameters = True
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, backbone: nn.Module, n_segments: int, rate_min: int, *,
+                 order_head: OrderHead | None = None, rate_head: RateHead | None = None,
+                 moco: moco_lib.MoCo | None = None, order_weight: float = 1.0,
+                 rate_weight: float = 0.3, contrastive_weight: float = 1.0,
+                 dropout: float = 0.0) -> None:
         super().__init__()
-        self.cfg = cfg
-        m, lc, s = cfg.model, cfg.loss, cfg.sampler
-        self.n = s.n_segments
-        self.rate_min, self.rate_max = s.rate_min, s.rate_max
-        self.num_rates = s.rate_max - s.rate_min + 1
-        self.rate_mode = m.rate_mode
-        self.w_order, self.w_rate, self.w_contrastive = lc.order, lc.rate, lc.contrastive
-        if self.w_order == 0 and self.w_rate == 0 and self.w_contrastive == 0:
+        if order_head is None and rate_head is None and moco is None:
             raise ConfigError(
                 "loss.order, loss.rate and loss.contrastive are all 0: nothing to learn"
             )
-
-        self.backbone = build_backbone(m.backbone, m.width, **m.backbone_args)
-        feat = int(self.backbone.feature_dim)
-        self.dropout = nn.Dropout(m.dropout) if m.dropout > 0 else nn.Identity()
-
-        self.order_head: nn.Module | None = None
-        self.rate_head: nn.Module | None = None
-        if self.w_order > 0:
-            self.order_head = OrderHead(feat, math.factorial(self.n), m.order_hidden)
-        if self.w_rate > 0:
-            self.rate_head = RateHead(feat, self.n, m.rate_mode, self.num_rates)
-
-        self.moco = moco.from_config(cfg, self.backbone) if self.w_contrastive > 0 else None
+        self.n = n_segments
+        self.rate_min = rate_min
+        self.rate_mode = rate_head.mode if rate_head is not None else "regression"
+        self.num_rates = rate_head.num_rates if rate_head is not None else 1
+        self.w_order, self.w_rate = float(order_weight), float(rate_weight)
+        self.w_contrastive = float(contrastive_weight)
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.order_head = order_head
+        self.rate_head = rate_head
+        self.moco = moco
         self._register_load_state_dict_pre_hook(
-            lambda state, prefix, *_: moco.rename_legacy_keys(state, prefix))
+            lambda state, prefix, *_: moco_lib.rename_legacy_keys(state, prefix))
 
         self._key_generator: KeyGenerator | None = None
         self._key_p = 0.0
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> PretextModel:
+        """The model of a config: ``model.*`` (backbone, heads, dropout), ``loss.*`` (weights;
+        a 0 weight builds no part for its term), ``sampler.*`` (``n``, rate range) and the MoCo
+        of :func:`vidssl.method.moco.from_config`. Parts are built in a fixed order (backbone,
+        order head, rate head, MoCo), so a seed gives the same initial weights."""
+        check(cfg)
+        m, lc, s = cfg.model, cfg.loss, cfg.sampler
+        backbone = build_backbone(m.backbone, m.width, **m.backbone_args)
+        feat = int(backbone.feature_dim)
+        order_head = (OrderHead(feat, math.factorial(s.n_segments), m.order_hidden)
+                      if lc.order > 0 else None)
+        rate_head = (RateHead(feat, s.n_segments, m.rate_mode, s.rate_max - s.rate_min + 1)
+                     if lc.rate > 0 else None)
+        contrastive = moco_lib.from_config(cfg, backbone) if lc.contrastive > 0 else None
+        return cls(backbone, s.n_segments, s.rate_min, order_head=order_head,
+                   rate_head=rate_head, moco=contrastive, order_weight=lc.order,
+                   rate_weight=lc.rate, contrastive_weight=lc.contrastive, dropout=m.dropout)
 
     # ---------------------------------------------------------------- key path (MoCo)
 

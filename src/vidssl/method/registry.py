@@ -1,0 +1,141 @@
+"""The method registry: what each pretext method provides, looked up by the config's ``method:``.
+
+Why a registry and not ``if method == ...`` chains: the method is named by a string in a config,
+and before this module four files compared that string (the config check, the model and dataset
+factory, the baselines' dispatch, the cost counter). Now each method's own module states, in one
+:func:`register_method` decorator on its model class, everything the rest of vidssl needs:
+
+- ``model``: ``from_config(cfg) -> nn.Module`` (the class's ``from_config``), a model with
+  ``forward(batch) -> (loss, metrics)``, ``after_step()`` and the encoder under ``.backbone``;
+- ``dataset``: ``(cfg, source, transform, seed) -> Dataset`` of that method's training samples;
+- ``example_batch``: ``(cfg, batch_size) -> batch`` of random tensors with the shapes, dtypes and
+  label ranges of a real batch (benchmarks and the cost counter, no video read);
+- ``uses_queue``: the model holds a MoCo key queue when ``loss.contrastive > 0`` (then the
+  queue's own config check applies); ``view_keys``: synthesized views can serve as its keys;
+- ``check``: the method's own config checks, run when a config is loaded.
+
+Adding a method: write its module (model class + ``from_config`` + dataset + example batch,
+decorated with :func:`register_method`), add the module's name to
+:data:`vidssl.method.METHOD_MODULES`, and
+write a config that says ``method: <name>``. Nothing else names methods.
+
+This module stays light (no torch at import, nothing of vidssl but ``vidssl.errors``): the
+config loader calls :func:`check_config`, so a method's checks fail a config when it is loaded,
+as every other impossible value does. The method modules are imported on the first lookup, by
+name, by the package (``vidssl.method.load_methods``, as ``vidssl.cli`` imports its command
+modules): they import this module to register, and this module imports none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vidssl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from vidssl.config import Config
+
+# Old names that still load (``vidssl.config.upgrade_legacy_keys`` notes the new one).
+ALIASES = {"ours": "order-rate-moco"}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One registered pretext method (see the module docstring for each field)."""
+
+    name: str
+    model: Callable[[Config], nn.Module]
+    dataset: Callable[[Config, Any, Any, int], Any]
+    example_batch: Callable[[Config, int], dict[str, Tensor]]
+    uses_queue: bool = False
+    view_keys: bool = False
+    check: Callable[[Config], None] | None = None
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register_method(
+    name: str,
+    *,
+    dataset: Callable[[Config, Any, Any, int], Any],
+    example_batch: Callable[[Config, int], dict[str, Tensor]],
+    uses_queue: bool = False,
+    view_keys: bool = False,
+    check: Callable[[Config], None] | None = None,
+) -> Callable[[type], type]:
+    """Class decorator: register the model class (built by its ``from_config``) as ``name``."""
+
+    def deco(cls: type) -> type:
+        entry = Method(name, cls.from_config, dataset, example_batch,  # type: ignore[attr-defined]
+                       uses_queue, view_keys, check)
+        old = _REGISTRY.get(name)
+        if old is not None and old.model.__qualname__ != entry.model.__qualname__:
+            raise ValueError(f"method '{name}' is already registered")
+        _REGISTRY[name] = entry
+        return cls
+
+    return deco
+
+
+def _load_all() -> None:
+    """Import every method module (they register themselves); the list is the package's."""
+    import vidssl.method
+
+    vidssl.method.load_methods()
+
+
+def list_methods() -> list[str]:
+    """Registered method names, sorted."""
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def get_method(name: str) -> Method:
+    """The registry entry of ``name`` (an alias is accepted), or a ConfigError listing them."""
+    _load_all()
+    name = ALIASES.get(name, name)
+    if name not in _REGISTRY:
+        raise ConfigError(f"method: unknown method '{name}' (known: {', '.join(list_methods())})")
+    return _REGISTRY[name]
+
+
+def check_config(cfg: Config) -> None:
+    """The configured method's own checks, and the queue's when it holds one."""
+    method = get_method(cfg.method)
+    if method.uses_queue and cfg.loss.contrastive > 0:
+        from vidssl.method.moco import check_queue
+
+        check_queue(cfg.contrastive.queue_size, cfg.train.batch_size)
+    if method.check is not None:
+        method.check(cfg)
+
+
+def build_model(cfg: Config) -> nn.Module:
+    """The trainable model of the configured method."""
+    return get_method(cfg.method).model(cfg)
+
+
+def build_pretext_dataset(cfg: Config, split: str = "train", train: bool = True) -> Any:
+    """The Dataset the configured method trains on (``split`` train) or is scored on (test).
+
+    The video source, the clip transform (augmentation only when ``train``) and the seed are the
+    same for every method (an evaluation split gets its own seed stream); the method decides
+    how clips are drawn and labelled.
+    """
+    from vidssl.data.layouts import build_source
+    from vidssl.data.transforms import ClipTransform
+
+    source = build_source(cfg.data, split)
+    transform = ClipTransform.from_config(cfg.data, train=train)
+    seed = cfg.train.seed if train else cfg.train.seed + 10_007
+    return get_method(cfg.method).dataset(cfg, source, transform, seed)
+
+
+def example_batch(cfg: Config, batch_size: int) -> dict[str, Tensor]:
+    """A random batch of ``batch_size`` samples shaped like the configured method's real ones."""
+    return get_method(cfg.method).example_batch(cfg, batch_size)
