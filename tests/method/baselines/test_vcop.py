@@ -70,3 +70,23 @@ def test_vcop_tuple_shrinks_gaps_then_wraps_on_short_videos() -> None:
     assert not wrapped and idx.max() < 40 and (np.diff(idx[:, 0]) == 15).all()
     idx, wrapped = vcop_tuple_indices(20, 10, 3, 8, rng)
     assert wrapped and idx.shape == (3, 10) and idx.max() < 20
+
+
+def test_one_augmentation_draw_per_tuple() -> None:
+    """Every clip of a tuple gets the same crop, jitter and flip: on a video whose frames are
+    all one textured image, the n transformed clips are identical (drawn per clip, a flip or a
+    crop would differ between them and break the order cues that cross clips)."""
+    from vidssl.data.records import VideoRecord, VideoSource
+    from vidssl.data.transforms import ClipTransform
+    from vidssl.data.video import ArrayVideo
+
+    image = np.random.default_rng(0).integers(0, 256, (1, 20, 24, 3), dtype=np.uint8)
+    video = ArrayVideo(np.repeat(image, 60, axis=0))
+    source = VideoSource([VideoRecord("v", 0)], classes=["a"], videos=[video])
+    transform = ClipTransform(resize=(20, 24), crop=16, train=True, color_jitter=0.4)
+    ds = VCOPDataset(source, transform, clip_len=4, n_clips=3, gap=2, seed=0)
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        clips = ds[0]["clip"]
+        for j in range(1, 3):
+            torch.testing.assert_close(clips[j], clips[0])

@@ -102,7 +102,14 @@ class VCOPDataset(_VideoDataset):
         perm = [int(p) for p in rng.permutation(self.n_clips)]
         frames = self._frames(video, idx[perm].reshape(-1))
         T = self.clip_len
-        clips = [self.transform(frames[j * T : (j + 1) * T], rng) for j in range(self.n_clips)]
+        # One augmentation draw for the whole tuple (the same crop, jitter and flip on every
+        # clip): drawn per clip, a horizontal flip of one clip reverses its direction of motion
+        # against the others', and order cues that cross clip boundaries (where a moving object
+        # is, how far a rotation has gone) no longer line up. Each clip is transformed on its
+        # own so frame differences never straddle two clips.
+        draw = int(rng.integers(2**63))
+        clips = [self.transform(frames[j * T : (j + 1) * T], np.random.default_rng(draw))
+                 for j in range(self.n_clips)]
         return {
             "clip": torch.stack(clips),
             "order": torch.tensor(permutation_index(perm), dtype=torch.int64),
