@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from vidssl.config import Config
+from vidssl.progress import progress as progress_bar
 
 FEATURES = ("pool", "conv5")
 
@@ -183,7 +183,7 @@ def clip_features(backbone: nn.Module, clips: torch.Tensor, feature: str = "pool
 
 
 def _batches(loader: DataLoader, progress: bool, desc: str) -> Iterator[dict[str, Any]]:
-    yield from tqdm(loader, desc=desc, disable=not progress, unit="batch", dynamic_ncols=True)
+    yield from progress_bar(loader, desc=desc, disable=not progress, unit="batch")
 
 
 def run_over_clips(

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from vidssl.config import Config
 from vidssl.eval.features import resolve_device
 from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
+from vidssl.progress import progress as progress_bar
 from vidssl.train.checkpoint import (
     FORMAT,
     load_checkpoint,
@@ -174,9 +175,8 @@ def finetune(
         )
         du.barrier(ctx)
 
-    bar = tqdm(total=ft.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
-               disable=not (progress and ctx.is_main), desc="finetune", unit="step",
-               dynamic_ncols=True)
+    bar = progress_bar(total=ft.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
+                       disable=not (progress and ctx.is_main), desc="finetune", unit="step")
     try:
         for epoch in range(start_epoch, ft.epochs):
             dataset.set_epoch(epoch)

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from vidssl.config import Config, save_config
+from vidssl.progress import progress as progress_bar
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -414,8 +415,8 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
         dist_utils.barrier(ctx)
 
     total_steps = cfg.train.epochs * steps
-    bar = tqdm(total=total_steps, initial=step, disable=not (progress and ctx.is_main),
-               desc=f"pretrain {cfg.name}", unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=total_steps, initial=step, disable=not (progress and ctx.is_main),
+                       desc=f"pretrain {cfg.name}", unit="step")
     steps_this_call = 0
     skip_reported: dict[str, int] = {}
     epoch = start_epoch

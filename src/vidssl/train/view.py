@@ -28,11 +28,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from vidssl.config import Config, save_config
 from vidssl.method.view_losses import infomax_loss, infomin_loss, kl_divergence, photometric_loss
 from vidssl.models.view_synthesis import build_view_module
+from vidssl.progress import progress as progress_bar
 from vidssl.train.checkpoint import save_checkpoint
 from vidssl.train.logger import MetricsLogger
 
@@ -122,7 +122,7 @@ def train_view(cfg: Config, out_dir: str | Path, progress: bool = True) -> Path:
     w = cfg.view
 
     step = 0
-    bar = tqdm(
+    bar = progress_bar(
         total=cfg.train.epochs * steps, desc="pretrain-view", unit="step", disable=not progress
     )
     try:
