@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from helpers import starts_with_markdown_table
 
 from vidssl.cli import main
 
@@ -32,6 +34,13 @@ def test_demo_prints_table_and_writes_report(tmp_path: Path, capsys) -> None:
         assert metric in printed
     assert "| metric | random init | pretrained | gain (points) |" in printed
     report = (tmp_path / "demo.md").read_text()
+    # what matters first: the results table right under the title, a real table (not a list
+    # item), seconds as minutes and seconds, percentages with one decimal
+    assert starts_with_markdown_table(report), report[:400]
+    assert report.index("| metric |") < report.index(".png")
+    assert "- |" not in report
+    assert re.search(r"\| pretrain_seconds \| (\d+ min )?\d+ s \|", report)
+    assert "| chance | 10.0 % |" in report
     for png in ("pretrain_curves.png", "tsne_pretrained.png", "retrieval_random_init.png"):
         assert (tmp_path / png).is_file() and png in report
     # a second run reuses the finished pretraining instead of training again

@@ -101,7 +101,7 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
     from vidssl.data.datasets import build_source
     from vidssl.eval.features import random_backbone
     from vidssl.eval.plots import plot_curves
-    from vidssl.eval.report import write_report
+    from vidssl.eval.report import format_seconds, write_report
     from vidssl.train.checkpoint import load_backbone
 
     t0 = time.perf_counter()
@@ -143,14 +143,15 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
                "total_seconds": total, "checkpoint": str(ckpt),
                "variant": cfg.data.synthetic.variant}
     n = cfg.sampler.n_segments
-    notes = [f"Pretraining took {pretrain_s:.0f} s; the whole demo {total:.0f} s.",
+    notes = [f"Pretraining took {format_seconds(pretrain_s)}; the whole demo "
+             f"{format_seconds(total)}.",
              "Held-out pretext metrics of the pretrained model: "
              + ", ".join(f"{k} {v:.3f}" for k, v in pretext.items())
              + f" (order chance {1 / math.factorial(n):.3f}).",
              "Random init is the same network with weights from the same seed, evaluated "
              "exactly like the pretrained one (eval-mode BatchNorm, same clips and probe)."]
     report = write_report(out, "demo", "vidssl demo: pretrained vs random init", results,
-                          images=images, config=cfg, notes=[table, *notes])
+                          images=images, config=cfg, notes=notes, summary=table)
     print("\n" + table)
     for line in notes[:2]:
         print(line)
