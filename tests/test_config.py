@@ -58,3 +58,21 @@ def test_bad_values_name_the_key(override: str, message: str) -> None:
 def test_missing_config_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nope.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_num_workers_auto_is_chosen_from_the_cores_present(monkeypatch) -> None:
+    from vidssl.train import resources
+
+    assert load_config(None, ["data.num_workers=-1"]).data.num_workers == -1
+    with pytest.raises(ConfigError, match="data.num_workers"):
+        load_config(None, ["data.num_workers=-2"])
+    assert resources.resolve_workers(3) == 3  # an explicit number is kept
+    monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert resources.available_cores() == 2
+    assert resources.resolve_workers(-1, "cpu") == 1  # the model keeps the other core
+    assert resources.resolve_workers(-1, "cuda") == 1
+    monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert resources.resolve_workers(-1, "cpu") == 0
+    monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: set(range(64)),
+                        raising=False)
+    assert resources.resolve_workers(-1, "cuda") == 16

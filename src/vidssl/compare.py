@@ -452,8 +452,9 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
     d = method_dir(spec, method)
     d.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
+    from vidssl.train.resources import configure_threads
+
+    configure_threads(cfg.train.threads)
 
     ckpt: Path | None = None
     if method.pretrain:

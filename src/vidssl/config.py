@@ -63,7 +63,7 @@ class DataConfig:
     crop: int = 112
     color_jitter: float = 0.4  # brightness/contrast/saturation strength; 0 disables
     hflip: bool = True
-    num_workers: int = 2
+    num_workers: int = 2  # DataLoader processes; -1 = chosen from the cores present
 
 
 @dataclass
@@ -155,7 +155,7 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 | fp16
     channels_last: bool = False
     compile: bool = False
-    threads: int = 0  # torch CPU threads; 0 = torch's default
+    threads: int = 0  # torch CPU threads; 0 = torch's default (the cores this process may use)
 
 
 @dataclass
@@ -421,6 +421,11 @@ def validate(cfg: Config) -> None:
     if cfg.data.crop > min(cfg.data.resize):
         raise ConfigError(
             f"data.crop={cfg.data.crop} is larger than data.resize={cfg.data.resize}"
+        )
+    if cfg.data.num_workers < -1:
+        raise ConfigError(
+            f"data.num_workers must be >= 0, or -1 to choose from the cores present; "
+            f"got {cfg.data.num_workers}"
         )
     if cfg.data.split not in (1, 2, 3):
         raise ConfigError(f"data.split must be 1, 2 or 3; got {cfg.data.split}")

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from vidssl.config import Config
 from vidssl.progress import progress as progress_bar
+from vidssl.train.resources import resolve_workers
 
 FEATURES = ("pool", "conv5")
 
@@ -213,7 +214,7 @@ def run_over_clips(
 
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     per_batch = max(1, int(batch_size or cfg.eval.batch_size) // clips)
-    workers = cfg.data.num_workers if num_workers is None else num_workers
+    workers = resolve_workers(cfg.data.num_workers if num_workers is None else num_workers, dev)
     dataset = MultiClipDataset(
         source, eval_transform(cfg), clips=clips, clip_len=clip_len, step=step
     )

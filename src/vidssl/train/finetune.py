@@ -37,6 +37,7 @@ from vidssl.train.checkpoint import (
     set_rng_state,
 )
 from vidssl.train.logger import MetricsLogger
+from vidssl.train.resources import configure_threads, resolve_workers
 
 CHECKPOINT = "finetune_last.pt"
 
@@ -101,8 +102,7 @@ def finetune(
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     if dev.type == "cuda" and ctx.distributed:
         dev = torch.device("cuda", ctx.local_rank)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    configure_threads(cfg.train.threads)
     if backbone is None:
         backbone, init = random_backbone(cfg), "random"
     train_source = train_source if train_source is not None else build_source(cfg.data, "train")
@@ -184,8 +184,8 @@ def finetune(
                 sampler.set_epoch(epoch)
             loader = DataLoader(
                 dataset, batch_size=batch, shuffle=sampler is None, sampler=sampler,
-                drop_last=drop_last,
-                num_workers=cfg.data.num_workers, pin_memory=dev.type == "cuda",
+                drop_last=drop_last, num_workers=resolve_workers(cfg.data.num_workers, dev),
+                pin_memory=dev.type == "cuda",
                 generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
             )
             model.train()

@@ -38,6 +38,7 @@ from vidssl.train.checkpoint import (
     set_rng_state,
 )
 from vidssl.train.logger import MetricsLogger
+from vidssl.train.resources import configure_threads, resolve_workers
 
 
 class NonFiniteLossError(RuntimeError):
@@ -221,7 +222,7 @@ def make_loader(dataset: Any, cfg: Config, epoch: int, start_step: int, steps: i
     b = cfg.train.batch_size
     sampler = EpochSampler(len(dataset), steps * b, cfg.train.seed, epoch, start_step * b,
                            rank, world_size, pairs=True)
-    workers = cfg.data.num_workers
+    workers = resolve_workers(cfg.data.num_workers, device)
     return DataLoader(
         dist_utils.EpochIndexed(dataset),
         batch_size=b,
@@ -264,7 +265,8 @@ def evaluate_pretext(model: torch.nn.Module, dataset: Any, cfg: Config, device: 
     was_training = model.training
     model.eval()
     b = min(cfg.train.batch_size, len(dataset))
-    loader = DataLoader(dataset, batch_size=b, shuffle=False, num_workers=cfg.data.num_workers,
+    loader = DataLoader(dataset, batch_size=b, shuffle=False,
+                        num_workers=resolve_workers(cfg.data.num_workers, device),
                         drop_last=False)
     sums: dict[str, float] = {}
     count = 0
@@ -335,8 +337,7 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
     ctx = dist_utils.context()
     device = dist_utils.device_for(ctx, cfg.train.device)
     out = Path(cfg.train.out_dir)
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
+    configure_threads(cfg.train.threads)
     seed_everything(cfg.train.seed + ctx.rank)
 
     start_epoch, step, epoch_step = 0, 0, 0

@@ -35,6 +35,7 @@ from vidssl.models.view_synthesis import build_view_module
 from vidssl.progress import progress as progress_bar
 from vidssl.train.checkpoint import save_checkpoint
 from vidssl.train.logger import MetricsLogger
+from vidssl.train.resources import configure_threads
 
 VIEW_FORMAT = "vidssl-view-v1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -104,8 +105,7 @@ def train_view(cfg: Config, out_dir: str | Path, progress: bool = True) -> Path:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
+    configure_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     device = resolve_device(cfg.train.device)
     save_config(cfg, out / "config.yaml")
