@@ -138,7 +138,7 @@ def main() -> None:
                     help="also time end to end with these numbers of loader workers")
     args = ap.parse_args()
     cfg, what = load(args)
-    from vidssl.train.resources import configure_threads, resolve_workers
+    from vidssl.resources import configure_threads, resolve_workers
 
     configure_threads(cfg.train.threads if args.threads < 0 else args.threads)
     cfg.data.num_workers = resolve_workers(cfg.data.num_workers)

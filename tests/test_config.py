@@ -61,7 +61,7 @@ def test_missing_config_file_names_the_path(tmp_path: Path) -> None:
 
 
 def test_num_workers_auto_is_chosen_from_the_cores_present(monkeypatch) -> None:
-    from vidssl.train import resources
+    from vidssl import resources
 
     assert load_config(None, ["data.num_workers=-1"]).data.num_workers == -1
     with pytest.raises(ConfigError, match="data.num_workers"):

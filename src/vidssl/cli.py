@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
-from vidssl import __version__
+# Before anything imports torch (OpenMP reads it once, when it loads): threads that wait for
+# work sleep instead of spinning. On a machine where other programs also run, spinning threads
+# take the cores the working ones need: a demo pretraining step with 2 threads took 6x longer
+# than with 1 under such load, and as long as with 1 with this setting. A user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from vidssl import __version__  # noqa: E402
 
 # Order here is the order of ``vidssl --help``.
 COMMAND_MODULES = (

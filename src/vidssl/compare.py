@@ -452,7 +452,7 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
     d = method_dir(spec, method)
     d.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    from vidssl.train.resources import configure_threads
+    from vidssl.resources import configure_threads
 
     configure_threads(cfg.train.threads)
 

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from vidssl.config import Config
 from vidssl.progress import progress as progress_bar
-from vidssl.train.resources import resolve_workers
+from vidssl.resources import resolve_workers
 
 FEATURES = ("pool", "conv5")
 

@@ -29,6 +29,7 @@ from vidssl.config import Config
 from vidssl.eval.features import resolve_device
 from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
 from vidssl.progress import progress as progress_bar
+from vidssl.resources import configure_threads, resolve_workers
 from vidssl.train.checkpoint import (
     FORMAT,
     load_checkpoint,
@@ -37,7 +38,6 @@ from vidssl.train.checkpoint import (
     set_rng_state,
 )
 from vidssl.train.logger import MetricsLogger
-from vidssl.train.resources import configure_threads, resolve_workers
 
 CHECKPOINT = "finetune_last.pt"
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from vidssl.config import Config, save_config
 from vidssl.progress import progress as progress_bar
+from vidssl.resources import configure_threads, resolve_workers
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -38,7 +39,6 @@ from vidssl.train.checkpoint import (
     set_rng_state,
 )
 from vidssl.train.logger import MetricsLogger
-from vidssl.train.resources import configure_threads, resolve_workers
 
 
 class NonFiniteLossError(RuntimeError):

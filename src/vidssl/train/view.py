@@ -33,9 +33,9 @@ from vidssl.config import Config, save_config
 from vidssl.method.view_losses import infomax_loss, infomin_loss, kl_divergence, photometric_loss
 from vidssl.models.view_synthesis import build_view_module
 from vidssl.progress import progress as progress_bar
+from vidssl.resources import configure_threads
 from vidssl.train.checkpoint import save_checkpoint
 from vidssl.train.logger import MetricsLogger
-from vidssl.train.resources import configure_threads
 
 VIEW_FORMAT = "vidssl-view-v1"
 CHECKPOINT_NAME = "checkpoint.pt"
