@@ -19,14 +19,18 @@ upper bounds there.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
-import torch
+# as the vidssl command line does (vidssl/cli.py): measure under the conditions it trains in
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from vidssl.config import Config, load_config
-from vidssl.train import distributed as du
-from vidssl.train.pretrain import (
+import torch  # noqa: E402
+
+from vidssl.config import Config, load_config  # noqa: E402
+from vidssl.train import distributed as du  # noqa: E402
+from vidssl.train.pretrain import (  # noqa: E402
     build_model,
     build_optimizer,
     build_pretext_dataset,

@@ -132,10 +132,12 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
         images += imgs
     evaluate_s = time.perf_counter() - t_eval
     metrics_csv = Path(cfg.train.out_dir) / "metrics.csv"
+    rate = 0.0
     if metrics_csv.is_file():
         images.insert(0, ("Pretraining curves (train and held-out pretext metrics)",
                           plot_curves({"pretrain": metrics_csv}, out / "pretrain_curves.png")))
         last = _last_row(metrics_csv)
+        rate = _clips_per_second(metrics_csv, cfg.train.batch_size)
         for key, label in (("val_order_acc", "held-out order accuracy"),
                            ("val_rate_mse", "held-out rate MSE"),
                            ("val_loss_contrastive", "held-out contrastive loss")):
@@ -149,14 +151,16 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
     pretext = {m: v for m, v in rows["pretrained"].items() if m.startswith("held-out")}
     results = {"table": rows, "chance": chance, "generate_seconds": generate_s,
                "pretrain_seconds": pretrain_s, "evaluate_seconds": evaluate_s,
-               "total_seconds": total, "threads": threads, "workers": workers,
+               "total_seconds": total, "pretrain_clips_per_second": rate,
+               "threads": threads, "workers": workers,
                "checkpoint": str(ckpt), "variant": cfg.data.synthetic.variant}
     n = cfg.sampler.n_segments
     notes = [f"The whole demo took {format_seconds(total)}: generating the videos "
              f"{format_seconds(generate_s)}, pretraining {format_seconds(pretrain_s)}, "
              f"evaluating both networks {format_seconds(evaluate_s)} ({threads} torch "
              f"thread{'s' if threads != 1 else ''}, {workers} loader "
-             f"worker{'s' if workers != 1 else ''}).",
+             f"worker{'s' if workers != 1 else ''}); pretraining steps ran at {rate:.0f} "
+             "clips/s.",
              "Held-out pretext metrics of the pretrained model: "
              + ", ".join(f"{k} {v:.3f}" for k, v in pretext.items())
              + f" (order chance {1 / math.factorial(n):.3f}).",
@@ -169,6 +173,21 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
         print(line)
     print(f"report: {report}")
     return results
+
+
+def _clips_per_second(path: Path, batch_size: int) -> float:
+    """Training clips per second over the pretraining's epochs (the held-out evaluations and
+    checkpoints between epochs left out: the rate to set against benchmarks/loader.py's)."""
+    import csv
+
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    steps, seconds, prev = 0, 0.0, 0
+    for row in rows:
+        step = int(float(row.get("step") or 0))
+        steps, prev = steps + step - prev, step
+        seconds += float(row.get("seconds") or 0.0)
+    return steps * batch_size / seconds if seconds > 0 else 0.0
 
 
 def _last_row(path: Path) -> dict[str, float]:
