@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 # as the vidssl command line does (vidssl/cli.py): measure under the conditions it trains in
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
 import torch  # noqa: E402
 

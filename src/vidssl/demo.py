@@ -162,8 +162,9 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
              f"worker{'s' if workers != 1 else ''}); pretraining steps ran at {rate:.0f} "
              "clips/s.",
              "Held-out pretext metrics of the pretrained model: "
-             + ", ".join(f"{k} {v:.3f}" for k, v in pretext.items())
-             + f" (order chance {1 / math.factorial(n):.3f}).",
+             + ", ".join(f"{k} {100 * v:.1f} %" if k.endswith("accuracy") else f"{k} {v:.3g}"
+                         for k, v in pretext.items())
+             + f" (order chance {100 / math.factorial(n):.1f} %).",
              "Random init is the same network with weights from the same seed, evaluated "
              "exactly like the pretrained one (eval-mode BatchNorm, same clips and probe)."]
     report = write_report(out, "demo", "vidssl demo: pretrained vs random init", results,
