@@ -47,3 +47,12 @@ def test_demo_prints_table_and_writes_report(tmp_path: Path, capsys) -> None:
     before = (tmp_path / "pretrain" / "checkpoint.pt").stat().st_mtime_ns
     assert main(["demo", "--out", str(tmp_path), "--no-progress", "--no-finetune", *TINY]) == 0
     assert (tmp_path / "pretrain" / "checkpoint.pt").stat().st_mtime_ns == before
+
+
+def test_pretraining_rate_counts_the_last_run_in_the_folder(tmp_path: Path) -> None:
+    from vidssl.demo import _clips_per_second
+
+    csv = tmp_path / "metrics.csv"
+    # an earlier run's rows, then a new run from step 0: only the last run's epochs count
+    csv.write_text("epoch,step,seconds\n1,25,99\n2,50,99\n1,25,4\n2,50,6\n")
+    assert _clips_per_second(csv, 16) == 50 * 16 / 10

@@ -186,6 +186,8 @@ def _clips_per_second(path: Path, batch_size: int) -> float:
     steps, seconds, prev = 0, 0.0, 0
     for row in rows:
         step = int(float(row.get("step") or 0))
+        if step <= prev:  # rows of an earlier run in the same folder: count the last run only
+            steps, seconds, prev = 0, 0.0, 0
         steps, prev = steps + step - prev, step
         seconds += float(row.get("seconds") or 0.0)
     return steps * batch_size / seconds if seconds > 0 else 0.0
