@@ -13,21 +13,26 @@ upper bounds there.
     python benchmarks/loader.py                               # configs/demo.yaml if present
     python benchmarks/loader.py --config configs/pretrain/ucf101_r3d.yaml data.root=...
     python benchmarks/loader.py --batches 20 --threads 2 model.width=0.5
+    python benchmarks/loader.py --compare-workers 0 1 2   # end to end with each
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
-import torch
+# as the vidssl command line does (vidssl/cli.py): measure under the conditions it trains in
+os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
-from vidssl.config import Config, load_config
-from vidssl.method.registry import build_model, build_pretext_dataset
-from vidssl.train import distributed as du
-from vidssl.train.devices import batch_to_device
-from vidssl.train.pretrain import build_optimizer, make_loader
+import torch  # noqa: E402
+
+from vidssl.config import Config, load_config  # noqa: E402
+from vidssl.method.registry import build_model, build_pretext_dataset  # noqa: E402
+from vidssl.train import distributed as du  # noqa: E402
+from vidssl.train.devices import batch_to_device  # noqa: E402
+from vidssl.train.pretrain import build_optimizer, make_loader  # noqa: E402
 
 # used when configs/demo.yaml does not exist: the CPU demo's scale
 FALLBACK = [
@@ -128,12 +133,17 @@ def main() -> None:
                                      "built-in synthetic demo scale)")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     ap.add_argument("--batches", type=int, default=12, help="timed batches per measurement")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    ap.add_argument("--threads", type=int, default=-1,
+                    help="torch CPU threads (default: as the trainer chooses from train.threads)")
+    ap.add_argument("--compare-workers", type=int, nargs="*", default=[], metavar="N",
+                    help="also time end to end with these numbers of loader workers")
     args = ap.parse_args()
     cfg, what = load(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from vidssl.resources import configure_threads, resolve_workers
     from vidssl.train.devices import resolve_device
+
+    configure_threads(cfg.train.threads if args.threads < 0 else args.threads)
+    cfg.data.num_workers = resolve_workers(cfg.data.num_workers)
 
     device = resolve_device(cfg.train.device)
     dataset = build_pretext_dataset(cfg, "train", train=True)
@@ -151,10 +161,13 @@ def main() -> None:
                                                                          args.batches))
             for w in (0, 1, 2)]
     e2e = end_to_end_rate(cfg, dataset, device, args.batches, configured)
+    others = [(w, end_to_end_rate(cfg, dataset, device, args.batches, w))
+              for w in args.compare_workers if w != configured]
     after = model_rate(cfg, dataset, device, args.batches)
     model = (before + after) / 2
     rows.append((f"model only (before {before:.1f}, after {after:.1f})", model))
     rows.append((f"end to end, {configured} workers (as configured)", e2e))
+    rows += [(f"end to end, {w} workers", rate) for w, rate in others]
     width = max(len(r[0]) for r in rows)
     print(f"{'':{width}}  clips/s  x model")
     for name, rate in rows:

@@ -9,6 +9,7 @@ B-frames drift by about 10 levels on flat areas).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import av
@@ -159,3 +160,16 @@ def frame_index_transform(frames: np.ndarray, rng: np.random.Generator):
     import torch
 
     return torch.from_numpy(frames[:, 0, 0, 0].astype(np.float32))
+def starts_with_markdown_table(text: str) -> bool:
+    """Whether ``text``, after its ``#`` title lines and blank lines, starts with a table a
+    markdown renderer draws: a header row, then a separator row with one ``---`` cell per
+    column, at the start of the line (no list item, quote or code indentation)."""
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    if len(lines) < 3:
+        return False
+    head, sep = lines[0], lines[1]
+    if not (head.startswith("|") and head.rstrip().endswith("|") and sep.startswith("|")):
+        return False
+    cells = [c.strip() for c in sep.strip().strip("|").split("|")]
+    return len(cells) == head.count("|") - 1 and all(
+        re.fullmatch(r":?-{3,}:?", c) for c in cells) and lines[2].startswith("|")

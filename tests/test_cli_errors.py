@@ -385,7 +385,7 @@ BAD_INPUTS = [
     ("inf temperature", ["pretrain", "--config", "{cfg}", "--out", "{tmp}/o",
                          "contrastive.temperature=.inf"], ["contrastive.temperature"]),
     ("negative workers", ["pretrain", "--config", "{cfg}", "--out", "{tmp}/o",
-                          "--workers", "-1"], ["data.num_workers", "-1"]),
+                          "--workers", "-2"], ["data.num_workers", "-2"]),
     ("crop 0", ["pretrain", "--config", "{cfg}", "--out", "{tmp}/o", "data.crop=0"],
      ["data.crop"]),
     ("resize 0", ["pretrain", "--config", "{cfg}", "--out", "{tmp}/o", "data.resize=[0,32]"],

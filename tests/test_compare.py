@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import starts_with_markdown_table
 
 from vidssl.cli import main
 from vidssl.compare import (
@@ -81,6 +82,7 @@ def test_tiny_comparison_writes_table_and_chart_then_resumes(tmp_path, monkeypat
         assert 0.0 <= row["finetune"]["video_top1"] <= 1.0
     assert order["gmacs"] > 0
     table = paths["md"].read_text()
+    assert starts_with_markdown_table(table), table[:400]
     assert "| order |" in table and "| random init |" in table
     assert "order acc" in table and "retr. top-1" in table and "fine-tune" in table
     assert table.index("### Validation split") < table.index("### Test split")

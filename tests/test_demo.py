@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from helpers import starts_with_markdown_table
 
 from vidssl.cli import main
 
@@ -32,9 +34,25 @@ def test_demo_prints_table_and_writes_report(tmp_path: Path, capsys) -> None:
         assert metric in printed
     assert "| metric | random init | pretrained | gain (points) |" in printed
     report = (tmp_path / "demo.md").read_text()
+    # what matters first: the results table right under the title, a real table (not a list
+    # item), seconds as minutes and seconds, percentages with one decimal
+    assert starts_with_markdown_table(report), report[:400]
+    assert report.index("| metric |") < report.index(".png")
+    assert "- |" not in report
+    assert re.search(r"\| pretrain_seconds \| (\d+ min )?\d+ s \|", report)
+    assert "| chance | 10.0 % |" in report
     for png in ("pretrain_curves.png", "tsne_pretrained.png", "retrieval_random_init.png"):
         assert (tmp_path / png).is_file() and png in report
     # a second run reuses the finished pretraining instead of training again
     before = (tmp_path / "pretrain" / "checkpoint.pt").stat().st_mtime_ns
     assert main(["demo", "--out", str(tmp_path), "--no-progress", "--no-finetune", *TINY]) == 0
     assert (tmp_path / "pretrain" / "checkpoint.pt").stat().st_mtime_ns == before
+
+
+def test_pretraining_rate_counts_the_last_run_in_the_folder(tmp_path: Path) -> None:
+    from vidssl.demo import _clips_per_second
+
+    csv = tmp_path / "metrics.csv"
+    # an earlier run's rows, then a new run from step 0: only the last run's epochs count
+    csv.write_text("epoch,step,seconds\n1,25,99\n2,50,99\n1,25,4\n2,50,6\n")
+    assert _clips_per_second(csv, 16) == 50 * 16 / 10

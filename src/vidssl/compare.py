@@ -509,8 +509,9 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
     tag = method.name if seed is None else f"{method.name} seed {seed}"
     d.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
+    from vidssl.resources import configure_threads
+
+    configure_threads(cfg.train.threads)
 
     ckpt: Path | None = None
     if method.pretrain:
@@ -781,7 +782,8 @@ def _interval_table(summary: dict[str, dict[str, Any]], signed: bool = False,
 
 def summary_markdown(spec: CompareSpec, rows: Sequence[dict[str, Any]]) -> str:
     """compare.md: per split (val first), the mean ± 95% interval table and the paired
-    differences against the reference row, then what the numbers mean."""
+    differences against the reference row, then what the numbers mean (tables first: the
+    reader came for them)."""
     splits = [sp for sp in TABLE_SPLITS
               if sp == "test" or any(sp in run for r in rows for run in r["runs"].values())]
     seeds = sorted({k for r in rows for k in r["runs"]}, key=lambda k: (len(k), k))
@@ -790,14 +792,15 @@ def summary_markdown(spec: CompareSpec, rows: Sequence[dict[str, Any]]) -> str:
     ref_label = next((_label(r) for r in rows if r["name"] == ref), None)
     if ref_label is None:
         ref_label = f"{ref} (not run yet: no differences)"
-    lines = [f"## {spec.name}", ""]
+    lines = [f"## {spec.name}"]
+    intro: list[str] = []  # what the cells mean: after the tables, which come first
     if n_max >= 2:
-        lines.append(f"Mean ± half-width of the {LEVEL:.0%} t-interval over training seeds "
+        intro.append(f"Mean ± half-width of the {LEVEL:.0%} t-interval over training seeds "
                      f"({', '.join(seeds)}; every seed sees the same videos). Δ: the row minus "
                      f"{ref_label}, seed by seed (paired t-interval); ↑ / ↓: the whole interval "
                      "lies above / below zero.")
     else:
-        lines.append("One seed per row: values without intervals (list `seeds: [0, 1, 2]` in "
+        intro.append("One seed per row: values without intervals (list `seeds: [0, 1, 2]` in "
                      f"the compare file, or --seeds 0,1,2, for intervals). Δ: the row minus "
                      f"{ref_label}.")
     for sp in splits:
@@ -812,7 +815,7 @@ def summary_markdown(spec: CompareSpec, rows: Sequence[dict[str, Any]]) -> str:
             lines += ["", f"Paired difference against {ref_label} ({sp}):", ""]
             lines += _interval_table(diffs, signed=True, prefix="Δ ")
     lines += [
-        "",
+        "", *intro, "",
         "Accuracies in percent. Pretext metrics on held-out clips of the split; retrieval: the "
         "split's videos query the train videos; probe: logistic regression fitted on frozen "
         "train-video features, scored on the split; fine-tune: 10-clip video top-1 (test only). "

@@ -71,7 +71,7 @@ class DataConfig:
     resize_on_decode: bool = True
     color_jitter: float = 0.4  # brightness/contrast/saturation strength; 0 disables
     hflip: bool = True
-    num_workers: int = 2
+    num_workers: int = 2  # DataLoader processes; -1 = chosen from the cores present
 
 
 @dataclass
@@ -172,7 +172,7 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 | fp16
     channels_last: bool = False
     compile: bool = False
-    threads: int = 0  # torch CPU threads; 0 = torch's default
+    threads: int = 0  # torch CPU threads; 0 = torch's default (the cores this process may use)
 
 
 @dataclass
@@ -551,6 +551,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"data.crop={cfg.data.crop} is larger than data.resize={cfg.data.resize}"
         )
+    if cfg.data.num_workers < -1:
+        raise ConfigError(
+            f"data.num_workers must be >= 0, or -1 to choose from the cores present; "
+            f"got {cfg.data.num_workers}"
+        )
     if cfg.data.split not in (1, 2, 3):
         raise ConfigError(f"data.split must be 1, 2 or 3; got {cfg.data.split}")
     if cfg.model.width <= 0:
@@ -601,7 +606,6 @@ def _validate_sizes(cfg: Config) -> None:
     d, t, o, f, e = cfg.data, cfg.train, cfg.optim, cfg.finetune, cfg.eval
     syn = d.synthetic
     _at_least("data.crop", d.crop, 1)
-    _at_least("data.num_workers", d.num_workers, 0)
     _finite_nonnegative("data.color_jitter", d.color_jitter)
     _at_least("data.synthetic.size", syn.size, 8)
     _at_least("data.synthetic.min_frames", syn.min_frames, 1)

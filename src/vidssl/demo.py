@@ -105,7 +105,8 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
     from vidssl.data.layouts import build_source
     from vidssl.eval.features import random_backbone
     from vidssl.eval.plots import plot_curves
-    from vidssl.eval.report import write_report
+    from vidssl.eval.report import format_seconds, write_report
+    from vidssl.resources import available_cores, configure_threads, resolve_workers
     from vidssl.train.checkpoint import load_backbone
 
     t0 = time.perf_counter()
@@ -114,8 +115,13 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
     tqdm.write(f"demo: synthetic '{cfg.data.synthetic.variant}' videos "
                f"({cfg.data.synthetic.size}x{cfg.data.synthetic.size}), generating...")
     sources = (build_source(cfg.data, "train"), build_source(cfg.data, "test"))
+    generate_s = time.perf_counter() - t0
+    threads = configure_threads(cfg.train.threads)
+    workers = resolve_workers(cfg.data.num_workers, cfg.train.device)
     tqdm.write(f"demo: {len(sources[0])} train / {len(sources[1])} test videos, "
-               f"{len(sources[0].classes)} classes ({time.perf_counter() - t0:.0f} s)")
+               f"{len(sources[0].classes)} classes ({generate_s:.0f} s); {threads} torch "
+               f"thread{'s' if threads != 1 else ''}, {workers} loader "
+               f"worker{'s' if workers != 1 else ''} on {available_cores()} cores")
     t_pre = time.perf_counter()
     ckpt = _pretrained_checkpoint(cfg, progress)
     pretrain_s = time.perf_counter() - t_pre
@@ -124,14 +130,18 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
     backbones = {"random init": random_backbone(cfg), "pretrained": pretrained}
     rows: dict[str, dict[str, float]] = {}
     images: list[tuple[str, Path]] = []
+    t_eval = time.perf_counter()
     for name, bb in backbones.items():
         rows[name], imgs = _evaluate(name, bb, cfg, out, sources, do_finetune, progress)
         images += imgs
+    evaluate_s = time.perf_counter() - t_eval
     metrics_csv = Path(cfg.train.out_dir) / "metrics.csv"
+    rate = 0.0
     if metrics_csv.is_file():
         images.insert(0, ("Pretraining curves (train and held-out pretext metrics)",
                           plot_curves({"pretrain": metrics_csv}, out / "pretrain_curves.png")))
         last = _last_row(metrics_csv)
+        rate = _clips_per_second(metrics_csv, cfg.train.batch_size)
         for key, label in (("val_order_acc", "held-out order accuracy"),
                            ("val_rate_mse", "held-out rate MSE"),
                            ("val_loss_contrastive", "held-out contrastive loss")):
@@ -143,23 +153,48 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
                           for k, r in rows.items()}, chance)
     total = time.perf_counter() - t0
     pretext = {m: v for m, v in rows["pretrained"].items() if m.startswith("held-out")}
-    results = {"table": rows, "chance": chance, "pretrain_seconds": pretrain_s,
-               "total_seconds": total, "checkpoint": str(ckpt),
-               "variant": cfg.data.synthetic.variant}
+    results = {"table": rows, "chance": chance, "generate_seconds": generate_s,
+               "pretrain_seconds": pretrain_s, "evaluate_seconds": evaluate_s,
+               "total_seconds": total, "pretrain_clips_per_second": rate,
+               "threads": threads, "workers": workers,
+               "checkpoint": str(ckpt), "variant": cfg.data.synthetic.variant}
     n = cfg.sampler.n_segments
-    notes = [f"Pretraining took {pretrain_s:.0f} s; the whole demo {total:.0f} s.",
+    notes = [f"The whole demo took {format_seconds(total)}: generating the videos "
+             f"{format_seconds(generate_s)}, pretraining {format_seconds(pretrain_s)}, "
+             f"evaluating both networks {format_seconds(evaluate_s)} ({threads} torch "
+             f"thread{'s' if threads != 1 else ''}, {workers} loader "
+             f"worker{'s' if workers != 1 else ''}); pretraining steps ran at {rate:.0f} "
+             "clips/s.",
              "Held-out pretext metrics of the pretrained model: "
-             + ", ".join(f"{k} {v:.3f}" for k, v in pretext.items())
-             + f" (order chance {1 / math.factorial(n):.3f}).",
+             + ", ".join(f"{k} {100 * v:.1f} %" if k.endswith("accuracy") else f"{k} {v:.3g}"
+                         for k, v in pretext.items())
+             + f" (order chance {100 / math.factorial(n):.1f} %).",
              "Random init is the same network with weights from the same seed, evaluated "
              "exactly like the pretrained one (eval-mode BatchNorm, same clips and probe)."]
     report = write_report(out, "demo", "vidssl demo: pretrained vs random init", results,
-                          images=images, config=cfg, notes=[table, *notes])
+                          images=images, config=cfg, notes=notes, summary=table)
     print("\n" + table)
     for line in notes[:2]:
         print(line)
     print(f"report: {report}")
     return results
+
+
+def _clips_per_second(path: Path, batch_size: int) -> float:
+    """Training clips per second over the pretraining's epochs (the held-out evaluations and
+    checkpoints between epochs left out: the rate to set against benchmarks/loader.py's)."""
+    import csv
+
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    steps, seconds, prev = 0, 0.0, 0
+    for row in rows:
+        step = int(float(row.get("step") or 0))
+        if step <= prev:  # rows of an earlier run in the same folder: count the last run only
+            steps, seconds, prev = 0, 0.0, 0
+        steps, prev = steps + step - prev, step
+        seconds += float(row.get("seconds") or 0.0)
+    return steps * batch_size / seconds if seconds > 0 else 0.0
 
 
 def _last_row(path: Path) -> dict[str, float]:

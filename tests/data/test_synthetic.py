@@ -200,3 +200,16 @@ def test_synth_command_writes_a_folder_dataset(tmp_path, capsys):
             assert decoded.shape == expected.shape
             # Lossy (h264 / mpeg4, 4:2:0 colour) but the same pictures.
             assert np.abs(decoded.astype(int) - expected).mean() < 12
+
+
+def test_rendering_in_processes_gives_the_same_bytes(monkeypatch):
+    cfg = SyntheticConfig(size=16, min_frames=6, max_frames=9, train_per_class=4,
+                          test_per_class=1, seed=3)
+    synthetic.clear_cache()
+    monkeypatch.setattr(synthetic, "available_cores", lambda: 2)
+    assert synthetic._render_processes(40) == 2 and synthetic._render_processes(8) == 1
+    pooled = synthetic.generate_split(cfg, "train")  # 40 videos: two processes
+    assert len(pooled) == 40
+    for i, (label, k) in enumerate(synthetic.split_plan(cfg, "train")):
+        assert np.array_equal(pooled[i], synthetic.make_video(cfg, "train", label, k))
+    synthetic.clear_cache()

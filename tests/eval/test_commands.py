@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from helpers import starts_with_markdown_table
 
 from vidssl.cli import main
 from vidssl.eval.features import FeatureSet
@@ -40,11 +41,14 @@ def test_retrieve_and_probe_write_results_next_to_checkpoint(checkpoint, capsys)
     assert res["num_queries"] == 10 and res["num_gallery"] == 20
     assert set(res) >= {"top1", "top5", "top10", "top20", "top50"}
     assert (out / "retrieval-synthetic-video-pool_grid.png").stat().st_size > 0
-    assert "retrieval-synthetic-video-pool_grid.png" in (
-        out / "retrieval-synthetic-video-pool.md").read_text()
+    report = (out / "retrieval-synthetic-video-pool.md").read_text()
+    assert "retrieval-synthetic-video-pool_grid.png" in report
+    assert starts_with_markdown_table(report), report[:400]  # top-k first, in percent
+    assert f"| {100 * res['top1']:.1f} % |" in report
     assert main(["linear-probe", "--checkpoint", str(checkpoint), "--no-progress", *TINY]) == 0
     probe = json.loads((out / "linear-probe-synthetic-pool.json").read_text())
     assert 0.0 <= probe["accuracy"] <= 1.0 and probe["num_test_videos"] == 10
+    assert starts_with_markdown_table((out / "linear-probe-synthetic-pool.md").read_text())
     assert "top1" in capsys.readouterr().out
 
 

@@ -54,9 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the data set and print where it went and how to use it."""
-    from tqdm import tqdm
-
     from vidssl.data.synthetic import write_synthetic
+    from vidssl.progress import progress as progress_bar
     from vidssl.train.run_dir import prepare_out_dir
 
     prepare_out_dir(args.out, "--out")  # a file there is refused before any rendering
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         val_per_class=args.val_per_class,
         seed=args.seed,
     )
-    with tqdm(desc="synth", unit="video", disable=args.no_progress or None) as bar:
+    with progress_bar(desc="synth", unit="video", disable=args.no_progress) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total

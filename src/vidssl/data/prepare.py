@@ -237,7 +237,7 @@ def prepare_tree(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     processes encode in parallel. Videos already present in ``dst`` are skipped unless
     ``overwrite``. Returns a summary; failed videos are listed, not raised.
     """
-    from tqdm import tqdm
+    from vidssl.progress import progress as progress_bar
 
     if fmt not in ("video", "frames"):
         raise ValueError(f"format must be video or frames; got {fmt!r}")
@@ -260,8 +260,8 @@ def prepare_tree(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             continue
         what = "frames->frames" if kind == "frames" else f"video->{fmt}"
         jobs.append(_Job(str(path), str(out), what))
-    bar = tqdm(total=len(jobs), disable=not progress or not jobs, unit="video",
-               desc="prepare", file=sys.stderr)
+    bar = progress_bar(total=len(jobs), disable=not progress or not jobs, unit="video",
+                       desc="prepare", file=sys.stderr)
     if workers <= 1:
         results: Iterator[tuple[str, str]] = (_run(j, size) for j in jobs)
         _collect(results, summary, bar)

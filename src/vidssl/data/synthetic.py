@@ -36,13 +36,16 @@ reported on test.
 
 Videos are held in memory as uint8 arrays (DataLoader workers fork and share them) and cached
 per process, keyed by config and split, so pretraining and evaluation in one process generate
-them once. :func:`write_synthetic` saves a copy as mp4 files in the generic folder layout.
+them once. A split is rendered by one process per core (the bytes do not depend on it).
+:func:`write_synthetic` saves a copy as mp4 files in the generic folder layout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import multiprocessing
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +58,7 @@ import torch.nn.functional as F
 from vidssl.data.records import VideoRecord, VideoSource
 from vidssl.data.video import ArrayVideo
 from vidssl.errors import ConfigError
+from vidssl.resources import available_cores
 
 # Class names are in sorted order so that a folder data set written by ``vidssl synth`` (labels =
 # sorted class folder names) gets the same labels as the in-memory one.
@@ -486,13 +490,38 @@ def generate_split(
     key = _cache_key(syn_cfg, split)
     if key not in _CACHE:
         plan = split_plan(syn_cfg, split)
+        jobs = [(syn_cfg, split, label, k) for label, k in plan]
         videos = []
-        for i, (label, k) in enumerate(plan):
-            videos.append(make_video(syn_cfg, split, label, k))
-            if progress is not None:
-                progress(i + 1, len(plan))
+        processes = _render_processes(len(jobs))
+        with contextlib.ExitStack() as stack:
+            if processes > 1:
+                pool = stack.enter_context(multiprocessing.get_context("fork").Pool(
+                    processes, initializer=torch.set_num_threads, initargs=(1,)))
+                rendered = pool.imap(_render_job, jobs, chunksize=4)
+            else:
+                rendered = map(_render_job, jobs)
+            for i, video in enumerate(rendered):
+                videos.append(video)
+                if progress is not None:
+                    progress(i + 1, len(plan))
         _CACHE[key] = videos
     return _CACHE[key]
+
+
+def _render_job(job: tuple[Any, str, int, int]) -> np.ndarray:
+    return make_video(*job)
+
+
+def _render_processes(num_videos: int) -> int:
+    """Processes to render ``num_videos`` with: one per core this process may use (videos are
+    independent, and single-threaded processes keep their speed on a busy machine where
+    threads wait for each other), none for a handful of videos, where starting processes
+    costs more than it saves, and none where ``fork`` is missing or children are not allowed
+    (inside a DataLoader worker)."""
+    if (num_videos < 32 or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):
+        return 1
+    return min(available_cores(), num_videos // 16)
 
 
 def clear_cache() -> None:

@@ -141,7 +141,8 @@ class ClipTransform:
             left = int(rng.integers(0, w - self.crop + 1))
         else:
             top, left = (h - self.crop) // 2, (w - self.crop) // 2
-        x = x[:, :, top : top + self.crop, left : left + self.crop]
+        # contiguous: the channel reductions of the jitter are ~10x slower on the permuted view
+        x = x[:, :, top : top + self.crop, left : left + self.crop].contiguous()
         if self.train and self.color_jitter > 0:
             x = self._jitter(x, rng)
         if self.train and self.hflip and rng.random() < 0.5:

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from vidssl.config import Config
 from vidssl.data.datasets import MultiClipDataset
@@ -30,6 +29,8 @@ from vidssl.data.layouts import build_source
 from vidssl.data.transforms import ClipTransform
 from vidssl.errors import DataError
 from vidssl.models.backbones import build_backbone
+from vidssl.progress import progress as progress_bar
+from vidssl.resources import resolve_workers
 from vidssl.train.devices import resolve_device
 
 FEATURES = ("pool", "conv5")
@@ -183,7 +184,7 @@ def clip_features(backbone: nn.Module, clips: torch.Tensor, feature: str = "pool
 
 
 def _batches(loader: DataLoader, progress: bool, desc: str) -> Iterator[dict[str, Any]]:
-    yield from tqdm(loader, desc=desc, disable=not progress, unit="batch", dynamic_ncols=True)
+    yield from progress_bar(loader, desc=desc, disable=not progress, unit="batch")
 
 
 def run_over_clips(
@@ -214,7 +215,7 @@ def run_over_clips(
                         "(check data.dataset and data.root)")
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     per_batch = max(1, int(batch_size or cfg.eval.batch_size) // clips)
-    workers = cfg.data.num_workers if num_workers is None else num_workers
+    workers = resolve_workers(cfg.data.num_workers if num_workers is None else num_workers, dev)
     dataset = MultiClipDataset(
         source, eval_transform(cfg), clips=clips, clip_len=clip_len, step=step
     )

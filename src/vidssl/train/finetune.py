@@ -28,6 +28,8 @@ from tqdm import tqdm
 from vidssl.config import Config
 from vidssl.errors import DataError, RunDirError
 from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
+from vidssl.progress import progress as progress_bar
+from vidssl.resources import configure_threads, resolve_workers
 from vidssl.train.checkpoint import (
     FORMAT,
     checkpoint_config,
@@ -168,8 +170,7 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     if dev.type == "cuda" and ctx.distributed:
         dev = torch.device("cuda", ctx.local_rank)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    configure_threads(cfg.train.threads)
     if backbone is None:
         backbone, init = random_backbone(cfg), "random"
     fingerprint = backbone_fingerprint(backbone)
@@ -257,9 +258,8 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
         )
         du.barrier(ctx)
 
-    bar = tqdm(total=ft.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
-               disable=not (progress and ctx.is_main), desc="finetune", unit="step",
-               dynamic_ncols=True)
+    bar = progress_bar(total=ft.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
+                       disable=not (progress and ctx.is_main), desc="finetune", unit="step")
     try:
         for epoch in range(start_epoch, ft.epochs):
             dataset.set_epoch(epoch)
@@ -267,8 +267,8 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
                 sampler.set_epoch(epoch)
             loader = DataLoader(
                 dataset, batch_size=batch, shuffle=sampler is None, sampler=sampler,
-                drop_last=drop_last,
-                num_workers=cfg.data.num_workers, pin_memory=dev.type == "cuda",
+                drop_last=drop_last, num_workers=resolve_workers(cfg.data.num_workers, dev),
+                pin_memory=dev.type == "cuda",
                 generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
             )
             model.train()

@@ -30,6 +30,8 @@ from vidssl.config import Config, ConfigError, save_config
 from vidssl.data.epochs import EpochIndexed, EpochSampler
 from vidssl.errors import DataError, RunDirError
 from vidssl.method.registry import build_model, build_pretext_dataset
+from vidssl.progress import progress as progress_bar
+from vidssl.resources import configure_threads, resolve_workers
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -170,7 +172,7 @@ def make_loader(dataset: Any, cfg: Config, epoch: int, start_step: int, steps: i
     b = cfg.train.batch_size
     sampler = EpochSampler(len(dataset), steps * b, cfg.train.seed, epoch, start_step * b,
                            rank, world_size, pairs=True)
-    workers = cfg.data.num_workers
+    workers = resolve_workers(cfg.data.num_workers, device)
     return DataLoader(
         EpochIndexed(dataset),
         batch_size=b,
@@ -213,7 +215,8 @@ def evaluate_pretext(model: torch.nn.Module, dataset: Any, cfg: Config, device: 
     was_training = model.training
     model.eval()
     b = min(cfg.train.batch_size, len(dataset))
-    loader = DataLoader(dataset, batch_size=b, shuffle=False, num_workers=cfg.data.num_workers,
+    loader = DataLoader(dataset, batch_size=b, shuffle=False,
+                        num_workers=resolve_workers(cfg.data.num_workers, device),
                         drop_last=False)
     sums: dict[str, float] = {}
     count = 0
@@ -348,8 +351,7 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
         start_epoch, step, epoch_step = ckpt["epoch"], ckpt["step"], ckpt.get("epoch_step", 0)
     elif ctx.is_main:
         _start_fresh(out, overwrite)
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
+    configure_threads(cfg.train.threads)
     seed_everything(cfg.train.seed + ctx.rank)
 
     dataset = build_pretext_dataset(cfg, "train", train=True)
@@ -421,8 +423,8 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
         dist_utils.barrier(ctx)
 
     total_steps = cfg.train.epochs * steps
-    bar = tqdm(total=total_steps, initial=step, disable=not (progress and ctx.is_main),
-               desc=f"pretrain {cfg.name}", unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=total_steps, initial=step, disable=not (progress and ctx.is_main),
+                       desc=f"pretrain {cfg.name}", unit="step")
     steps_this_call = 0
     skip_reported: tuple[int, int] = (0, 0)
     epoch = start_epoch

@@ -29,11 +29,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from vidssl.config import Config, save_config
 from vidssl.method.view_losses import infomax_loss, infomin_loss, kl_divergence, photometric_loss
 from vidssl.models.view_synthesis import build_view_module
+from vidssl.progress import progress as progress_bar
+from vidssl.resources import configure_threads
 from vidssl.train.checkpoint import save_checkpoint
 from vidssl.train.logger import MetricsLogger
 
@@ -120,8 +121,7 @@ def _train_view(cfg: Config, out: Path, progress: bool) -> Path:
         steps_in_epoch,
     )
 
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
+    configure_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     device = resolve_device(cfg.train.device)
     save_config(cfg, out / "config.yaml")
@@ -138,7 +138,7 @@ def _train_view(cfg: Config, out: Path, progress: bool) -> Path:
     w = cfg.view
 
     step = 0
-    bar = tqdm(
+    bar = progress_bar(
         total=cfg.train.epochs * steps, desc="pretrain-view", unit="step", disable=not progress
     )
     try:
