@@ -27,18 +27,30 @@ config, history), because those differ by command.
 from __future__ import annotations
 
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
+from vidssl.config import ConfigError
+from vidssl.errors import RunDirError
 from vidssl.progress import progress as progress_bar
 from vidssl.train import distributed as dist_utils
-from vidssl.train.checkpoint import CheckpointError, rng_state, set_rng_state
+from vidssl.train.checkpoint import (
+    CheckpointError,
+    checkpoint_config,
+    load_checkpoint,
+    require_keys,
+    rng_state,
+    set_rng_state,
+)
+from vidssl.train.run_dir import config_changes
 
 
 class NonFiniteLossError(RuntimeError):
@@ -155,6 +167,36 @@ def restore_training_state(ckpt: dict[str, Any], path: Any,
     if rng:
         set_rng_state(ckpt["rng"])
     return Position(int(ckpt["epoch"]), int(ckpt.get("step", 0)), int(ckpt.get("epoch_step", 0)))
+
+
+def resume_state(cfg: Any, out: Path, resume: str | Path, overwrite: bool, is_main: bool, *,
+                 kind: str, keys: Sequence[str], checkpoint_name: str
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The checkpoint to continue and the run's history of changed settings, after checking
+    that it is a ``kind`` checkpoint of this run (see ``MAY_CHANGE_ON_RESUME``) and that
+    resuming into ``out`` overwrites no other run's checkpoint."""
+    resume = Path(resume)
+    ckpt = load_checkpoint(resume, map_location="cpu", kind=kind)
+    require_keys(ckpt, resume, tuple(keys))
+    old = checkpoint_config(ckpt, resume)
+    changes = config_changes(old.to_dict(), cfg.to_dict(), f"--resume {resume}")
+    done = int(ckpt["epoch"])
+    if cfg.train.epochs < done:
+        raise ConfigError(f"train.epochs={cfg.train.epochs}, but {resume} has already done "
+                          f"{done} epochs; resume with train.epochs >= {done}")
+    target = out / checkpoint_name
+    if is_main and target.is_file() and not overwrite and not target.samefile(resume):
+        raise RunDirError(
+            f"{out} holds another run's {checkpoint_name}; resuming {resume} there would "
+            "overwrite it: choose another output folder, or add --overwrite"
+        )
+    history = list(ckpt.get("history", []))
+    if changes:
+        history.append({"epoch": done, "step": int(ckpt.get("step", 0)), "changed": changes})
+        if is_main:
+            tqdm.write("vidssl: resuming with changed settings: " + ", ".join(
+                f"{k} {v[0]!r} -> {v[1]!r}" for k, v in changes.items()), file=sys.stderr)
+    return ckpt, history
 
 
 def train_loop(

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from vidssl.config import Config, ConfigError, save_config
 from vidssl.data.epochs import EpochIndexed, EpochSampler
-from vidssl.errors import DataError, RunDirError
+from vidssl.errors import DataError
 from vidssl.method.registry import build_model, build_pretext_dataset
 from vidssl.resources import configure_threads, resolve_workers
 from vidssl.train import distributed as dist_utils
@@ -34,7 +34,6 @@ from vidssl.train.checkpoint import (
     checkpoint_config,
     load_checkpoint,
     load_weights,
-    require_keys,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -49,13 +48,13 @@ from vidssl.train.loop import (  # noqa: F401 - Interrupted, StopRequest, ...: p
     StopRequest,
     check_finite,
     restore_training_state,
+    resume_state,
     train_loop,
     training_state,
 )
 from vidssl.train.run_dir import (
     claim_run_dir,
     clear_run,
-    config_changes,
     refuse_existing_run,
 )
 
@@ -65,6 +64,7 @@ RUN_FILES = (CHECKPOINT_NAME, "metrics.csv", "config.yaml", "tensorboard")
 # Outputs that evaluation commands write next to a checkpoint: they describe its weights, so
 # they are named when an --overwrite makes them stale.
 _DERIVED_OUTPUTS = ("retrieval-*", "linear-probe-*", "tsne-*", "finetune-*")
+RESUME_KEYS = ("config", "model", "optimizer", "scheduler", "epoch", "step", "rng")
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,35 +237,6 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
         return _pretrain(cfg, out, ctx, resume, progress, stop_after_steps, overwrite)
 
 
-def _resume_state(cfg: Config, out: Path, resume: str | Path, overwrite: bool,
-                  is_main: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The checkpoint to continue and the run's history of changed settings, after checking
-    that it is a pretraining checkpoint of this run (see ``MAY_CHANGE_ON_RESUME``)."""
-    resume = Path(resume)
-    ckpt = load_checkpoint(resume, map_location="cpu", kind="pretrain")
-    require_keys(ckpt, resume, ("config", "model", "optimizer", "scheduler", "epoch", "step",
-                                "rng"))
-    old = checkpoint_config(ckpt, resume)
-    changes = config_changes(old.to_dict(), cfg.to_dict(), f"--resume {resume}")
-    done = int(ckpt["epoch"])
-    if cfg.train.epochs < done:
-        raise ConfigError(f"train.epochs={cfg.train.epochs}, but {resume} has already done "
-                          f"{done} epochs; resume with train.epochs >= {done}")
-    target = out / CHECKPOINT_NAME
-    if is_main and target.is_file() and not overwrite and not target.samefile(resume):
-        raise RunDirError(
-            f"{out} holds another run's {CHECKPOINT_NAME}; resuming {resume} there would "
-            "overwrite it: choose another output folder, or add --overwrite"
-        )
-    history = list(ckpt.get("history", []))
-    if changes:
-        history.append({"epoch": done, "step": int(ckpt["step"]), "changed": changes})
-        if is_main:
-            tqdm.write("vidssl: resuming with changed settings: " + ", ".join(
-                f"{k} {v[0]!r} -> {v[1]!r}" for k, v in changes.items()), file=sys.stderr)
-    return ckpt, history
-
-
 def _start_fresh(out: Path, overwrite: bool) -> None:
     """A new run in ``out``: refuse to overwrite a run there unless asked; with
     ``overwrite``, delete that run's own files and name the outputs left describing it."""
@@ -347,7 +318,8 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
     ckpt: dict[str, Any] | None = None
     history: list[dict[str, Any]] = []
     if resume:
-        ckpt, history = _resume_state(cfg, out, resume, overwrite, ctx.is_main)
+        ckpt, history = resume_state(cfg, out, resume, overwrite, ctx.is_main, kind="pretrain",
+                                     keys=RESUME_KEYS, checkpoint_name=CHECKPOINT_NAME)
         start = Position(ckpt["epoch"], ckpt["step"], ckpt.get("epoch_step", 0))
     elif ctx.is_main:
         _start_fresh(out, overwrite)
