@@ -155,11 +155,61 @@ def finetune(
                          progress, init, write_report, source)
 
 
+def _sources(cfg: Config, train_source: Any, test_source: Any) -> tuple[Any, Any, int]:
+    """The train and test videos (the config's split unless given) and the class count."""
+    from vidssl.data.layouts import build_source
+
+    train_source = train_source if train_source is not None else build_source(cfg.data, "train")
+    test_source = test_source if test_source is not None else build_source(cfg.data, "test")
+    if len(train_source) == 0:
+        raise DataError(f"{train_source.name or 'the training split'}: no videos to fine-tune "
+                        "on (check data.dataset and data.root)")
+    if min(train_source.labels, default=-1) < 0:
+        raise DataError("fine-tuning needs labelled training videos (a label is -1; "
+                        "data.dataset=unlabeled has no labels)")
+    num_classes = len(train_source.classes) or int(max(train_source.labels)) + 1
+    return train_source, test_source, num_classes
+
+
+def _train_data(cfg: Config, ctx: Any, train_source: Any) -> tuple[Any, Any, int, bool, int]:
+    """The training clips, this rank's sampler (DDP), batch size, drop_last, steps per epoch."""
+    from vidssl.data.datasets import ClipDataset
+
+    ft = cfg.finetune
+    dataset = ClipDataset(train_source, train_transform(cfg), clip_len=ft.clip_len,
+                          step=ft.clip_step, seed=cfg.train.seed)
+    sampler = None
+    if ctx.distributed:  # each rank a disjoint shard (padded to equal size), reshuffled per epoch
+        sampler = torch.utils.data.DistributedSampler(
+            dataset, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.train.seed)
+    n_mine = len(sampler) if sampler is not None else len(dataset)
+    batch = min(ft.batch_size, n_mine)
+    # Every video once per epoch, except a 1-clip remainder: BatchNorm cannot train on it.
+    drop_last = n_mine % batch == 1 and n_mine > batch
+    steps_per_epoch = n_mine // batch if drop_last else -(-n_mine // batch)
+    return dataset, sampler, batch, drop_last, steps_per_epoch
+
+
+def _results(cfg: Config, init: str, num_classes: int, train_source: Any,
+             last: dict[str, float]) -> dict[str, Any]:
+    """What ``finetune.json`` records beside the test metrics."""
+    return {
+        "task": "finetune",
+        "dataset": cfg.data.dataset,
+        "split": cfg.data.split,
+        "backbone": cfg.model.backbone,
+        "width": cfg.model.width,
+        "init": init,
+        "epochs": cfg.finetune.epochs,
+        "num_classes": num_classes,
+        "num_train_videos": len(train_source),
+        **{f"final_{k}": v for k, v in last.items() if k not in ("epoch", "seconds")},
+    }
+
+
 def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, train_source: Any,
               test_source: Any, device: str | torch.device | None, resume: bool,
               progress: bool, init: str, write_report: bool, source: str) -> dict[str, Any]:
-    from vidssl.data.datasets import ClipDataset
-    from vidssl.data.layouts import build_source
     from vidssl.eval.features import random_backbone
     from vidssl.train import distributed as du
 
@@ -182,15 +232,7 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
     elif ctx.is_main:
         clear_run(out, RUN_FILES)  # start over: no rows or results of an earlier run remain
     du.barrier(ctx)
-    train_source = train_source if train_source is not None else build_source(cfg.data, "train")
-    test_source = test_source if test_source is not None else build_source(cfg.data, "test")
-    if len(train_source) == 0:
-        raise DataError(f"{train_source.name or 'the training split'}: no videos to fine-tune "
-                        "on (check data.dataset and data.root)")
-    if min(train_source.labels, default=-1) < 0:
-        raise DataError("fine-tuning needs labelled training videos (a label is -1; "
-                        "data.dataset=unlabeled has no labels)")
-    num_classes = len(train_source.classes) or int(max(train_source.labels)) + 1
+    train_source, test_source, num_classes = _sources(cfg, train_source, test_source)
 
     torch.manual_seed(cfg.train.seed)  # the classifier's initial weights
     model = VideoClassifier(backbone, num_classes, dropout=ft.dropout)
@@ -205,17 +247,7 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
     )
     scaler = torch.amp.GradScaler(dev.type, enabled=cfg.train.precision == "fp16")
 
-    dataset = ClipDataset(train_source, train_transform(cfg), clip_len=ft.clip_len,
-                          step=ft.clip_step, seed=cfg.train.seed)
-    sampler = None
-    if ctx.distributed:  # each rank a disjoint shard (padded to equal size), reshuffled per epoch
-        sampler = torch.utils.data.DistributedSampler(
-            dataset, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.train.seed)
-    n_mine = len(sampler) if sampler is not None else len(dataset)
-    batch = min(ft.batch_size, n_mine)
-    # Every video once per epoch, except a 1-clip remainder: BatchNorm cannot train on it.
-    drop_last = n_mine % batch == 1 and n_mine > batch
-    steps_per_epoch = n_mine // batch if drop_last else -(-n_mine // batch)
+    dataset, sampler, batch, drop_last, steps_per_epoch = _train_data(cfg, ctx, train_source)
 
     logger = MetricsLogger(out, name="finetune", enabled=ctx.is_main)
     start = Position()
@@ -306,19 +338,8 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
 
     if not ctx.is_main:  # rank 0 alone tests the fine-tuned model and writes the results
         return {}
-    results: dict[str, Any] = {
-        "task": "finetune",
-        "dataset": cfg.data.dataset,
-        "split": cfg.data.split,
-        "backbone": cfg.model.backbone,
-        "width": cfg.model.width,
-        "init": init,
-        "epochs": ft.epochs,
-        "num_classes": num_classes,
-        "num_train_videos": len(train_source),
-        **{f"final_{k}": v for k, v in last.items() if k not in ("epoch", "seconds")},
-        **evaluate_recognition(model, test_source, cfg, device=dev, progress=progress),
-    }
+    results = _results(cfg, init, num_classes, train_source, last)
+    results.update(evaluate_recognition(model, test_source, cfg, device=dev, progress=progress))
     if write_report:
         _write_outputs(out, results, cfg)
     return results
