@@ -56,3 +56,30 @@ def test_pretraining_rate_counts_the_last_run_in_the_folder(tmp_path: Path) -> N
     # an earlier run's rows, then a new run from step 0: only the last run's epochs count
     csv.write_text("epoch,step,seconds\n1,25,99\n2,50,99\n1,25,4\n2,50,6\n")
     assert _clips_per_second(csv, 16) == 50 * 16 / 10
+
+
+def test_demo_resumes_then_reuses_a_pretraining_and_refuses_another(tmp_path: Path) -> None:
+    """The demo decides with ``vidssl compare``'s rule (compare.ensure_pretrained): a stopped
+    pretraining is resumed, a finished one reused untouched, another experiment refused in one
+    line naming the differing key; evaluation settings do not count."""
+    from vidssl.compare import CompareError
+    from vidssl.config import load_config
+    from vidssl.demo import _pretrained_checkpoint
+    from vidssl.train.checkpoint import load_checkpoint
+    from vidssl.train.pretrain import pretrain
+
+    tiny = [o for o in TINY if not o.startswith("train.epochs")] + [
+        "train.epochs=2", "train.steps_per_epoch=2", "train.eval_every=0", "train.threads=1",
+        f"train.out_dir={tmp_path / 'pretrain'}"]
+    cfg = load_config("configs/demo.yaml", tiny)
+    path = pretrain(cfg, progress=False, stop_after_steps=3)
+    assert load_checkpoint(path)["epoch"] == 1
+    assert _pretrained_checkpoint(cfg, progress=False) == path
+    assert load_checkpoint(path)["epoch"] == 2
+    stamp = path.stat().st_mtime_ns
+    other_eval = load_config("configs/demo.yaml", tiny + ["eval.clips=3"])
+    assert _pretrained_checkpoint(other_eval, progress=False) == path
+    assert path.stat().st_mtime_ns == stamp  # reused, not trained again
+    with pytest.raises(CompareError, match=r"optim.lr.*--out"):
+        _pretrained_checkpoint(load_config("configs/demo.yaml", tiny + ["optim.lr=0.5"]),
+                               progress=False)

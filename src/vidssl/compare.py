@@ -90,6 +90,7 @@ from vidssl.config import (
     resolve_config_path,
     upgrade_legacy_keys,
 )
+from vidssl.errors import UserError
 
 EVALUATIONS = ("pretext", "retrieval", "probe", "finetune")
 VIEW_NAME = "_view"
@@ -107,7 +108,7 @@ _EVAL_SECTIONS = ("eval", "finetune")
 _VAL_KEYS = (("data", "val_list"), ("data", "synthetic", "val_per_class"))
 
 
-class CompareError(ValueError):
+class CompareError(UserError, ValueError):
     """The compare file is malformed or a row's folder holds a different experiment."""
 
 
@@ -444,21 +445,23 @@ def ensure_view(spec: CompareSpec, extra: Sequence[str] = (), progress: bool = T
     return train_view(vcfg, out, progress=progress, overwrite=True)
 
 
-def _ensure_pretrained(cfg: Config, method: MethodSpec, progress: bool, log: Log,
-                       tag: str = "") -> Path:
+def ensure_pretrained(cfg: Config, progress: bool, log: Log, tag: str, *,
+                      what: str = "", restart_hint: str = "") -> Path:
+    """The checkpoint of a finished pretraining in ``train.out_dir``: reused when it is done,
+    resumed when it stopped early, started when absent. A folder pretrained with another
+    experiment (evaluation sections and execution-only keys aside) is refused, naming the
+    first difference, ``what`` ran there and ``restart_hint`` (how to start again).
+    ``vidssl compare`` (one row per method) and ``vidssl demo`` both decide here."""
     from vidssl.train.pretrain import pretrain
 
-    tag = tag or method.name
     out = Path(cfg.train.out_dir)
     ckpt = out / "checkpoint.pt"
     old = _read_yaml(out / "config.yaml")
     want = experiment_dict(cfg, drop=_EVAL_SECTIONS)
     if old is not None and experiment_dict(old, drop=_EVAL_SECTIONS) != want:
         diff = _first_difference(experiment_dict(old, drop=_EVAL_SECTIONS), want)
-        raise CompareError(
-            f"method '{method.name}': {out} was pretrained with another config ({diff}); "
-            f"rerun with --redo {method.name} to start it again"
-        )
+        raise CompareError(f"{what or tag}: {out} was pretrained with another config ({diff}); "
+                           f"{restart_hint or 'start it again in another folder'}")
     if ckpt.is_file():
         done = _checkpoint_epoch(ckpt)
         if done >= cfg.train.epochs:
@@ -517,7 +520,10 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
     if method.pretrain:
         if method.view:
             ensure_view(spec, extra, progress, log, seed)
-        ckpt = _ensure_pretrained(cfg, method, progress, log, tag)
+        ckpt = ensure_pretrained(cfg, progress, log, tag,
+                                 what=f"method '{method.name}'",
+                                 restart_hint=f"rerun with --redo {method.name} to start it "
+                                 "again")
 
     fingerprints = {"test": experiment_dict(cfg), "val": experiment_dict(cfg, with_val=True)}
     result: dict[str, Any] = {"name": method.name, "label": method.label or method.name,

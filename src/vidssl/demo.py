@@ -18,31 +18,18 @@ from typing import Any
 from tqdm import tqdm
 
 from vidssl.config import Config
-from vidssl.train.checkpoint import load_checkpoint
 
 DEMO_CONFIG = "configs/demo.yaml"
 
 
 def _pretrained_checkpoint(cfg: Config, progress: bool) -> Path:
-    """Pretrain, or resume / reuse what an earlier demo run left in the output folder."""
-    from vidssl.train.pretrain import pretrain
+    """Pretrain, or resume / reuse what an earlier demo run left in the output folder (the
+    rule of ``vidssl compare``: :func:`vidssl.compare.ensure_pretrained`)."""
+    from vidssl.compare import ensure_pretrained
 
-    path = Path(cfg.train.out_dir) / "checkpoint.pt"
-    resume = None
-    if path.is_file():
-        ckpt = load_checkpoint(path)
-        same = ckpt.get("config") == cfg.to_dict()
-        if same and ckpt.get("epoch") == cfg.train.epochs and not ckpt.get("epoch_step"):
-            tqdm.write(f"demo: reusing the finished pretraining in {path}")
-            return path
-        if not same:
-            from vidssl.errors import RunDirError
-
-            raise RunDirError(f"{path.parent} holds a demo pretraining with another config; "
-                              "choose another --out (or delete that folder to start again)")
-        tqdm.write(f"demo: resuming the pretraining in {path}")
-        resume = path
-    return pretrain(cfg, resume=resume, progress=progress)
+    return ensure_pretrained(cfg, progress, tqdm.write, "demo", what="demo",
+                             restart_hint="choose another --out (or delete that folder to "
+                             "start again)")
 
 
 def _evaluate(name: str, backbone: Any, cfg: Config, out: Path, sources: tuple[Any, Any],

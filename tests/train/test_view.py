@@ -81,3 +81,52 @@ def test_demo_config_loads() -> None:
     assert cfg.data.dataset == "synthetic" and cfg.view.extractor == "random"
     cfg = load_config("configs/view/ucf101.yaml")
     assert cfg.train.out_dir == "runs/view/ucf101"
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    ckpt = load_checkpoint(path)
+    return {**{f"g.{k}": v for k, v in ckpt["generator"].items()},
+            **{f"o.{k}": v for k, v in ckpt["flow"].items()}}
+
+
+def test_view_resume_mid_epoch_equals_uninterrupted(tmp_path) -> None:
+    """A view training stopped inside an epoch (as Ctrl-C would) and resumed with --resume
+    ends with the same G and O, bit for bit, and the same per-epoch rows except seconds."""
+    from vidssl.train.loop import Interrupted
+    from vidssl.train.view import train_view
+
+    cfg = load_config("configs/view/demo.yaml", TINY + ["train.steps_per_epoch=3"])
+    straight = train_view(cfg, tmp_path / "a", progress=False)
+    stopped = train_view(cfg, tmp_path / "b", progress=False, stop_after_steps=4)
+    assert load_checkpoint(stopped)["epoch_step"] == 1  # the middle of epoch 2
+    try:  # an unfinished run is refused without --resume, naming it
+        train_view(cfg, tmp_path / "b", progress=False)
+        raise AssertionError("a second fresh run into the folder was not refused")
+    except Exception as exc:  # noqa: BLE001
+        assert "--resume" in str(exc) and not isinstance(exc, Interrupted)
+    resumed = main(["pretrain-view", "--config", "configs/view/demo.yaml", "--no-progress",
+                    "--out", str(tmp_path / "b"), "--resume", str(stopped), *TINY,
+                    "train.steps_per_epoch=3"])
+    assert resumed == 0
+    a, b = _weights(straight), _weights(stopped)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with (tmp_path / "b" / "view_metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(float(r["epoch"])) for r in rows] == [1, 2]
+
+
+def test_view_checkpoint_without_optimizer_state_is_refused_for_resume(tmp_path, capsys) -> None:
+    """A view checkpoint written before pretrain-view could resume cannot continue exactly:
+    one line says so (exit 2), nothing is trained."""
+    from vidssl.train.view import train_view
+
+    cfg = load_config("configs/view/demo.yaml", TINY + ["train.epochs=1"])
+    path = train_view(cfg, tmp_path / "v", progress=False)
+    ckpt = load_checkpoint(path)
+    for key in ("optimizer", "flow_optimizer", "scheduler", "epoch_step", "rng", "kind"):
+        ckpt.pop(key)
+    torch.save(ckpt, path)
+    code = main(["pretrain-view", "--config", "configs/view/demo.yaml", "--no-progress",
+                 "--out", str(tmp_path / "v"), "--resume", str(path), *TINY])
+    assert code == 2
+    assert "no optimizer state" in capsys.readouterr().err

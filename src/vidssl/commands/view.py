@@ -30,14 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Trains on clips of sampler.clip_len consecutive frames of the train split; G uses "
             "the optim section, O its own Adam with view.flow_lr. Writes config.yaml, "
             "view_metrics.csv (losses per epoch) and checkpoint.pt (G and O, atomically after "
-            "every epoch) into train.out_dir; point view.checkpoint of a pretraining config at "
-            "it. Example: vidssl pretrain-view --config configs/view/demo.yaml"
+            "every epoch and on Ctrl-C; --resume continues it exactly) into train.out_dir; point "
+            "view.checkpoint of a pretraining config at it. Example: vidssl pretrain-view "
+            "--config configs/view/demo.yaml"
         ),
     )
     add_config_args(p)
     p.add_argument("--overwrite", action="store_true",
                    help="train again in an output folder that holds a view module, deleting "
                         "it (without this flag such a folder is refused)")
+    p.add_argument("--resume", metavar="CKPT",
+                   help="continue the view training that wrote CKPT (its checkpoint.pt), also "
+                        "from the middle of an epoch, as if it had not stopped")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_pretrain_view)
 
@@ -84,16 +88,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_pretrain_view(args: argparse.Namespace) -> int:
+    from vidssl.train.loop import Interrupted
     from vidssl.train.view import NonFiniteViewLossError, train_view
 
     cfg = config_from_args(args)
     start = time.time()
     try:
         path = train_view(cfg, cfg.train.out_dir, progress=not args.no_progress,
-                          overwrite=args.overwrite)
+                          overwrite=args.overwrite, resume=args.resume)
     except NonFiniteViewLossError as exc:
         print(f"vidssl: {exc}", file=sys.stderr)
         return 3
+    except Interrupted:
+        print(f"vidssl: stopped; resume with --resume {cfg.train.out_dir}/checkpoint.pt",
+              file=sys.stderr)
+        return 130
     print(f"checkpoint: {path} ({time.time() - start:.0f} s)")
     return 0
 

@@ -16,7 +16,6 @@ pretraining checkpoint, so ``load_backbone`` reads a fine-tuned backbone too.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from tqdm import tqdm
 from vidssl.config import Config
 from vidssl.errors import DataError, RunDirError
 from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
-from vidssl.progress import progress as progress_bar
 from vidssl.resources import configure_threads, resolve_workers
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -36,12 +34,11 @@ from vidssl.train.checkpoint import (
     load_checkpoint,
     load_weights,
     require_keys,
-    rng_state,
     save_checkpoint,
-    set_rng_state,
 )
 from vidssl.train.devices import resolve_device
 from vidssl.train.logger import MetricsLogger
+from vidssl.train.loop import EpochEnd, Position, restore_training_state, train_loop, training_state
 from vidssl.train.run_dir import claim_run_dir, clear_run, config_changes
 
 CHECKPOINT = "finetune_last.pt"
@@ -158,11 +155,61 @@ def finetune(
                          progress, init, write_report, source)
 
 
+def _sources(cfg: Config, train_source: Any, test_source: Any) -> tuple[Any, Any, int]:
+    """The train and test videos (the config's split unless given) and the class count."""
+    from vidssl.data.layouts import build_source
+
+    train_source = train_source if train_source is not None else build_source(cfg.data, "train")
+    test_source = test_source if test_source is not None else build_source(cfg.data, "test")
+    if len(train_source) == 0:
+        raise DataError(f"{train_source.name or 'the training split'}: no videos to fine-tune "
+                        "on (check data.dataset and data.root)")
+    if min(train_source.labels, default=-1) < 0:
+        raise DataError("fine-tuning needs labelled training videos (a label is -1; "
+                        "data.dataset=unlabeled has no labels)")
+    num_classes = len(train_source.classes) or int(max(train_source.labels)) + 1
+    return train_source, test_source, num_classes
+
+
+def _train_data(cfg: Config, ctx: Any, train_source: Any) -> tuple[Any, Any, int, bool, int]:
+    """The training clips, this rank's sampler (DDP), batch size, drop_last, steps per epoch."""
+    from vidssl.data.datasets import ClipDataset
+
+    ft = cfg.finetune
+    dataset = ClipDataset(train_source, train_transform(cfg), clip_len=ft.clip_len,
+                          step=ft.clip_step, seed=cfg.train.seed)
+    sampler = None
+    if ctx.distributed:  # each rank a disjoint shard (padded to equal size), reshuffled per epoch
+        sampler = torch.utils.data.DistributedSampler(
+            dataset, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.train.seed)
+    n_mine = len(sampler) if sampler is not None else len(dataset)
+    batch = min(ft.batch_size, n_mine)
+    # Every video once per epoch, except a 1-clip remainder: BatchNorm cannot train on it.
+    drop_last = n_mine % batch == 1 and n_mine > batch
+    steps_per_epoch = n_mine // batch if drop_last else -(-n_mine // batch)
+    return dataset, sampler, batch, drop_last, steps_per_epoch
+
+
+def _results(cfg: Config, init: str, num_classes: int, train_source: Any,
+             last: dict[str, float]) -> dict[str, Any]:
+    """What ``finetune.json`` records beside the test metrics."""
+    return {
+        "task": "finetune",
+        "dataset": cfg.data.dataset,
+        "split": cfg.data.split,
+        "backbone": cfg.model.backbone,
+        "width": cfg.model.width,
+        "init": init,
+        "epochs": cfg.finetune.epochs,
+        "num_classes": num_classes,
+        "num_train_videos": len(train_source),
+        **{f"final_{k}": v for k, v in last.items() if k not in ("epoch", "seconds")},
+    }
+
+
 def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, train_source: Any,
               test_source: Any, device: str | torch.device | None, resume: bool,
               progress: bool, init: str, write_report: bool, source: str) -> dict[str, Any]:
-    from vidssl.data.datasets import ClipDataset
-    from vidssl.data.layouts import build_source
     from vidssl.eval.features import random_backbone
     from vidssl.train import distributed as du
 
@@ -185,15 +232,7 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
     elif ctx.is_main:
         clear_run(out, RUN_FILES)  # start over: no rows or results of an earlier run remain
     du.barrier(ctx)
-    train_source = train_source if train_source is not None else build_source(cfg.data, "train")
-    test_source = test_source if test_source is not None else build_source(cfg.data, "test")
-    if len(train_source) == 0:
-        raise DataError(f"{train_source.name or 'the training split'}: no videos to fine-tune "
-                        "on (check data.dataset and data.root)")
-    if min(train_source.labels, default=-1) < 0:
-        raise DataError("fine-tuning needs labelled training videos (a label is -1; "
-                        "data.dataset=unlabeled has no labels)")
-    num_classes = len(train_source.classes) or int(max(train_source.labels)) + 1
+    train_source, test_source, num_classes = _sources(cfg, train_source, test_source)
 
     torch.manual_seed(cfg.train.seed)  # the classifier's initial weights
     model = VideoClassifier(backbone, num_classes, dropout=ft.dropout)
@@ -208,33 +247,22 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
     )
     scaler = torch.amp.GradScaler(dev.type, enabled=cfg.train.precision == "fp16")
 
-    dataset = ClipDataset(train_source, train_transform(cfg), clip_len=ft.clip_len,
-                          step=ft.clip_step, seed=cfg.train.seed)
-    sampler = None
-    if ctx.distributed:  # each rank a disjoint shard (padded to equal size), reshuffled per epoch
-        sampler = torch.utils.data.DistributedSampler(
-            dataset, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.train.seed)
-    n_mine = len(sampler) if sampler is not None else len(dataset)
-    batch = min(ft.batch_size, n_mine)
-    # Every video once per epoch, except a 1-clip remainder: BatchNorm cannot train on it.
-    drop_last = n_mine % batch == 1 and n_mine > batch
-    steps_per_epoch = n_mine // batch if drop_last else -(-n_mine // batch)
+    dataset, sampler, batch, drop_last, steps_per_epoch = _train_data(cfg, ctx, train_source)
 
     logger = MetricsLogger(out, name="finetune", enabled=ctx.is_main)
-    start_epoch = 0
+    start = Position()
     last: dict[str, float] = {}  # metrics of the last finished epoch, for the results
     if state is not None:
         load_weights(model, state["model"], ckpt_path, "model")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch = int(state["epoch"])
+        start = restore_training_state(state, ckpt_path, {"optimizer": optimizer}, scheduler,
+                                       scaler)
+        start.step, start.epoch_step = start.epoch * steps_per_epoch, 0
         last = dict(state.get("last_epoch", {}))
-        set_rng_state(state["rng"])
         if ctx.is_main:
-            logger.truncate_after(start_epoch)
-        tqdm.write(f"vidssl: resuming fine-tuning from {ckpt_path} (epoch {start_epoch})")
+            logger.truncate_after(start.epoch)
+        tqdm.write(f"vidssl: resuming fine-tuning from {ckpt_path} (epoch {start.epoch})")
 
-    def save(epoch: int) -> None:
+    def save(pos: Position) -> None:
         if not ctx.is_main:
             du.barrier(ctx)
             return
@@ -247,84 +275,71 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
                 "model": model.state_dict(),
                 "num_classes": num_classes,
                 "classes": list(train_source.classes),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch,
+                **training_state(pos, {"optimizer": optimizer}, scheduler, scaler),
                 "last_epoch": last,
-                "rng": rng_state(),
                 "source": {"source": source, "init": init, "fingerprint": fingerprint},
             },
             ckpt_path,
         )
         du.barrier(ctx)
 
-    bar = progress_bar(total=ft.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
-                       disable=not (progress and ctx.is_main), desc="finetune", unit="step")
-    try:
-        for epoch in range(start_epoch, ft.epochs):
-            dataset.set_epoch(epoch)
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            loader = DataLoader(
-                dataset, batch_size=batch, shuffle=sampler is None, sampler=sampler,
-                drop_last=drop_last, num_workers=resolve_workers(cfg.data.num_workers, dev),
-                pin_memory=dev.type == "cuda",
-                generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
-            )
-            model.train()
-            if ft.freeze_backbone:
-                model.backbone.eval()  # frozen means frozen BN statistics too
-            t0 = time.perf_counter()
-            loss_sum, correct, seen = 0.0, 0, 0
-            for b in loader:
-                x = b["clip"].to(dev, non_blocking=True)
-                y = b["label"].to(dev, non_blocking=True)
-                with _autocast(dev, cfg.train.precision):
-                    logits = train_model(x)
-                    loss = nn.functional.cross_entropy(logits.float(), y)
-                if not torch.isfinite(loss):
-                    raise RuntimeError(f"fine-tuning loss is {loss.item()} at epoch {epoch + 1}")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                loss_sum += float(loss.detach()) * len(y)
-                correct += int((logits.argmax(1) == y).sum())
-                seen += len(y)
-                bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}",
-                                acc=f"{correct / seen:.3f}")
-            if ctx.distributed:  # epoch metrics over every rank's clips
-                loss_sum, correct, seen = du.all_reduce_sum(ctx, [loss_sum, correct, seen])
-            last = {
-                "epoch": epoch + 1,
-                "loss": loss_sum / max(1, seen),
-                "train_acc": correct / max(1, seen),
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - t0,
-            }
-            scheduler.step()
-            logger.log(last, step=epoch + 1)
-            save(epoch + 1)
-    finally:
-        bar.close()
-        logger.close()
+    def batches(epoch: int, epoch_step: int) -> DataLoader:
+        dataset.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loader = DataLoader(
+            dataset, batch_size=batch, shuffle=sampler is None, sampler=sampler,
+            drop_last=drop_last, num_workers=resolve_workers(cfg.data.num_workers, dev),
+            pin_memory=dev.type == "cuda",
+            generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
+        )
+        model.train()
+        if ft.freeze_backbone:
+            model.backbone.eval()  # frozen means frozen BN statistics too
+        return loader
+
+    def step_fn(b: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        x = b["clip"].to(dev, non_blocking=True)
+        y = b["label"].to(dev, non_blocking=True)
+        with _autocast(dev, cfg.train.precision):
+            logits = train_model(x)
+            loss = nn.functional.cross_entropy(logits.float(), y)
+        # sums over the epoch's clips (the last batch may be smaller): weighted by len(y)
+        return loss, {"loss_sum": float(loss.detach()) * len(y),
+                      "correct": int((logits.argmax(1) == y).sum()), "seen": len(y)}
+
+    def postfix(epoch: int, step: int, metrics: Any, sums: dict[str, Any]) -> dict[str, Any]:
+        return {"epoch": epoch + 1, "loss": f"{sums['loss_sum'] / sums['seen']:.3f}",
+                "acc": f"{sums['correct'] / sums['seen']:.3f}"}
+
+    def end_epoch(e: EpochEnd) -> dict[str, Any]:
+        loss_sum, correct, seen = (e.sums.get(k, 0) for k in ("loss_sum", "correct", "seen"))
+        if ctx.distributed:  # epoch metrics over every rank's clips
+            loss_sum, correct, seen = du.all_reduce_sum(ctx, [loss_sum, correct, seen])
+        last.clear()
+        last.update({
+            "epoch": e.epoch + 1,
+            "loss": loss_sum / max(1, seen),
+            "train_acc": correct / max(1, seen),
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": e.seconds,
+        })
+        scheduler.step()  # a per-epoch schedule (finetune.milestones are epochs)
+        return dict(last)
+
+    train_loop(step_fn=step_fn, optimizer=optimizer, batches=batches, start=start,
+               epochs=ft.epochs, steps_per_epoch=steps_per_epoch, save=save,
+               end_epoch=end_epoch, logger=logger, scaler=scaler, ctx=ctx,
+               resumable_mid_epoch=False, guard=(), nan_what="fine-tuning loss",
+               log_step=False, postfix=postfix, progress=progress and ctx.is_main,
+               desc="finetune",
+               stop_message="vidssl: stopping after this step; the fine-tuning resumes from "
+               "its last finished epoch (Ctrl-C again to stop now)")
 
     if not ctx.is_main:  # rank 0 alone tests the fine-tuned model and writes the results
         return {}
-    results: dict[str, Any] = {
-        "task": "finetune",
-        "dataset": cfg.data.dataset,
-        "split": cfg.data.split,
-        "backbone": cfg.model.backbone,
-        "width": cfg.model.width,
-        "init": init,
-        "epochs": ft.epochs,
-        "num_classes": num_classes,
-        "num_train_videos": len(train_source),
-        **{f"final_{k}": v for k, v in last.items() if k not in ("epoch", "seconds")},
-        **evaluate_recognition(model, test_source, cfg, device=dev, progress=progress),
-    }
+    results = _results(cfg, init, num_classes, train_source, last)
+    results.update(evaluate_recognition(model, test_source, cfg, device=dev, progress=progress))
     if write_report:
         _write_outputs(out, results, cfg)
     return results

@@ -14,10 +14,7 @@ What makes it trustworthy rather than just a loop:
 from __future__ import annotations
 
 import math
-import signal
 import sys
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +25,8 @@ from tqdm import tqdm
 
 from vidssl.config import Config, ConfigError, save_config
 from vidssl.data.epochs import EpochIndexed, EpochSampler
-from vidssl.errors import DataError, RunDirError
+from vidssl.errors import DataError
 from vidssl.method.registry import build_model, build_pretext_dataset
-from vidssl.progress import progress as progress_bar
 from vidssl.resources import configure_threads, resolve_workers
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
@@ -38,17 +34,27 @@ from vidssl.train.checkpoint import (
     checkpoint_config,
     load_checkpoint,
     load_weights,
-    require_keys,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from vidssl.train.devices import batch_to_device
 from vidssl.train.logger import MetricsLogger
+from vidssl.train.loop import (  # noqa: F401 - Interrupted, StopRequest, ...: public here too
+    EpochEnd,
+    Interrupted,
+    NonFiniteLossError,
+    Position,
+    StopRequest,
+    check_finite,
+    restore_training_state,
+    resume_state,
+    train_loop,
+    training_state,
+)
 from vidssl.train.run_dir import (
     claim_run_dir,
     clear_run,
-    config_changes,
     refuse_existing_run,
 )
 
@@ -58,10 +64,7 @@ RUN_FILES = (CHECKPOINT_NAME, "metrics.csv", "config.yaml", "tensorboard")
 # Outputs that evaluation commands write next to a checkpoint: they describe its weights, so
 # they are named when an --overwrite makes them stale.
 _DERIVED_OUTPUTS = ("retrieval-*", "linear-probe-*", "tsne-*", "finetune-*")
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss term became NaN or infinite; the message names the step and the term."""
+RESUME_KEYS = ("config", "model", "optimizer", "scheduler", "epoch", "step", "rng")
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,39 +107,6 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: Config, steps_per_epoch: in
     return torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: lr_factor(cfg, step, steps_per_epoch)
     )
-
-
-class StopRequest:
-    """Ctrl-C / SIGTERM ask the loop to stop at the next step boundary, so the checkpoint it
-    writes is a consistent state (never half an optimizer step). A second Ctrl-C stops at once.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        tqdm.write("vidssl: stopping after this step and writing a checkpoint "
-                   "(Ctrl-C again to stop now, without one)")
-
-    def __enter__(self) -> StopRequest:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handler)
-            except ValueError:  # not the main thread: signals stay as they are
-                pass
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, prev in self._previous.items():
-            signal.signal(sig, prev)
-
-
-class Interrupted(KeyboardInterrupt):
-    """Raised after the checkpoint of a stopped run is safely written."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,22 +158,6 @@ def make_loader(dataset: Any, cfg: Config, epoch: int, start_step: int, steps: i
     )
 
 
-def check_finite(metrics: dict[str, torch.Tensor], loss: torch.Tensor, step: int) -> None:
-    """Raise naming the first non-finite loss term (one device sync for all terms)."""
-    names = ["loss"] + [k for k in metrics if k.startswith("loss_")]
-    values = torch.stack([loss.detach().float().reshape(())] +
-                         [metrics[k].detach().float().reshape(()) for k in names[1:]])
-    finite = torch.isfinite(values)
-    if not bool(finite.all()):
-        bad = [n for n, ok, v in zip(names, finite.tolist(), values.tolist()) if not ok]
-        term = next((n for n in bad if n != "loss"), "loss")
-        raise NonFiniteLossError(
-            f"non-finite loss at step {step}: {term} = "
-            f"{values[names.index(term)].item()} (all non-finite terms: {', '.join(bad)}); "
-            "the last good checkpoint is kept"
-        )
-
-
 @torch.no_grad()
 def evaluate_pretext(model: torch.nn.Module, dataset: Any, cfg: Config, device: torch.device,
                      max_batches: int = 0) -> dict[str, float]:
@@ -232,32 +186,23 @@ def evaluate_pretext(model: torch.nn.Module, dataset: Any, cfg: Config, device: 
     return {f"val_{k}": v / max(1, count) for k, v in sums.items()}
 
 
-def _checkpoint_state(cfg: Config, model: Any, optimizer: Any, scheduler: Any, epoch: int,
-                      step: int, epoch_step: int, scaler: Any = None,
-                      rank_rngs: list[Any] | None = None) -> dict[str, Any]:
+def _checkpoint_state(cfg: Config, model: Any, optimizer: Any, scheduler: Any, pos: Position,
+                      scaler: Any = None, rank_rngs: list[Any] | None = None) -> dict[str, Any]:
     core = dist_utils.unwrap(model)
-    extra: dict[str, Any] = {}
-    if scaler is not None and scaler.is_enabled():
-        extra["scaler"] = scaler.state_dict()
-    if rank_rngs is not None:
-        # every rank's RNG (dropout, key draws differ per rank) and the job size, so a resume
-        # with the same number of processes is exact and one with another number is sound
-        extra["rank_rng"] = rank_rngs
-        extra["world_size"] = len(rank_rngs)
-    return {
+    state: dict[str, Any] = {
         "format": FORMAT,
         "kind": "pretrain",
         "config": cfg.to_dict(),
         "backbone": core.backbone.state_dict(),
         "model": core.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "epoch": epoch,
-        "step": step,
-        "epoch_step": epoch_step,
-        "rng": rng_state(),
-        **extra,
+        **training_state(pos, {"optimizer": optimizer}, scheduler, scaler),
     }
+    if rank_rngs is not None:
+        # every rank's RNG (dropout, key draws differ per rank) and the job size, so a resume
+        # with the same number of processes is exact and one with another number is sound
+        state["rank_rng"] = rank_rngs
+        state["world_size"] = len(rank_rngs)
+    return state
 
 
 def _rescale_position(ckpt: dict[str, Any], cfg: Config, steps: int,
@@ -292,35 +237,6 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
         return _pretrain(cfg, out, ctx, resume, progress, stop_after_steps, overwrite)
 
 
-def _resume_state(cfg: Config, out: Path, resume: str | Path, overwrite: bool,
-                  is_main: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The checkpoint to continue and the run's history of changed settings, after checking
-    that it is a pretraining checkpoint of this run (see ``MAY_CHANGE_ON_RESUME``)."""
-    resume = Path(resume)
-    ckpt = load_checkpoint(resume, map_location="cpu", kind="pretrain")
-    require_keys(ckpt, resume, ("config", "model", "optimizer", "scheduler", "epoch", "step",
-                                "rng"))
-    old = checkpoint_config(ckpt, resume)
-    changes = config_changes(old.to_dict(), cfg.to_dict(), f"--resume {resume}")
-    done = int(ckpt["epoch"])
-    if cfg.train.epochs < done:
-        raise ConfigError(f"train.epochs={cfg.train.epochs}, but {resume} has already done "
-                          f"{done} epochs; resume with train.epochs >= {done}")
-    target = out / CHECKPOINT_NAME
-    if is_main and target.is_file() and not overwrite and not target.samefile(resume):
-        raise RunDirError(
-            f"{out} holds another run's {CHECKPOINT_NAME}; resuming {resume} there would "
-            "overwrite it: choose another output folder, or add --overwrite"
-        )
-    history = list(ckpt.get("history", []))
-    if changes:
-        history.append({"epoch": done, "step": int(ckpt["step"]), "changed": changes})
-        if is_main:
-            tqdm.write("vidssl: resuming with changed settings: " + ", ".join(
-                f"{k} {v[0]!r} -> {v[1]!r}" for k, v in changes.items()), file=sys.stderr)
-    return ckpt, history
-
-
 def _start_fresh(out: Path, overwrite: bool) -> None:
     """A new run in ``out``: refuse to overwrite a run there unless asked; with
     ``overwrite``, delete that run's own files and name the outputs left describing it."""
@@ -340,20 +256,8 @@ def _start_fresh(out: Path, overwrite: bool) -> None:
                    + (" ..." if len(stale) > 8 else ""), file=sys.stderr)
 
 
-def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progress: bool,
-              stop_after_steps: int, overwrite: bool) -> Path:
-    device = dist_utils.device_for(ctx, cfg.train.device)
-    start_epoch, step, epoch_step = 0, 0, 0
-    ckpt: dict[str, Any] | None = None
-    history: list[dict[str, Any]] = []
-    if resume:
-        ckpt, history = _resume_state(cfg, out, resume, overwrite, ctx.is_main)
-        start_epoch, step, epoch_step = ckpt["epoch"], ckpt["step"], ckpt.get("epoch_step", 0)
-    elif ctx.is_main:
-        _start_fresh(out, overwrite)
-    configure_threads(cfg.train.threads)
-    seed_everything(cfg.train.seed + ctx.rank)
-
+def _datasets(cfg: Config, ctx: Any) -> tuple[Any, Any]:
+    """The training data set and the held-out one of the pretext metrics (or None)."""
     dataset = build_pretext_dataset(cfg, "train", train=True)
     val_dataset = None
     if cfg.train.eval_every:
@@ -366,137 +270,135 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
         # one log for the run: a bad video is warned about once, and videos skipped only by
         # the held-out evaluation appear in the end-of-epoch summary too
         val_dataset.skip_log = dataset.skip_log
-    steps = steps_in_epoch(cfg, len(dataset), ctx.world_size)
+    return dataset, val_dataset
 
+
+def _restore(ckpt: dict[str, Any], resume: Any, cfg: Config, ctx: Any, model: Any,
+             optimizer: Any, scheduler: Any, scaler: Any, steps: int) -> Position:
+    """Load a pretraining checkpoint into the run; returns where to continue (in this job's
+    units when the number of processes changed) with every rank's RNG restored."""
+    load_weights(model, ckpt["model"], resume, "model")
+    pos = restore_training_state(ckpt, resume, {"optimizer": optimizer}, scheduler, scaler,
+                                 rng=False)
+    pos.step, pos.epoch_step = _rescale_position(ckpt, cfg, steps, ctx.world_size)
+    if scheduler.last_epoch != pos.step:  # another world size moved the position
+        scheduler.last_epoch = pos.step
+        for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs,
+                                   scheduler.lr_lambdas):
+            group["lr"] = base * fn(pos.step)
+    rank_rng = ckpt.get("rank_rng")
+    if rank_rng is not None and len(rank_rng) == ctx.world_size:
+        set_rng_state(rank_rng[ctx.rank])
+    else:
+        set_rng_state(ckpt["rng"])
+        if ctx.rank > 0:  # ranks must not share random draws: derive theirs
+            torch.manual_seed(cfg.train.seed + 7919 * ctx.rank + pos.step)
+    return pos
+
+
+def _attach_view_generator(model: Any, cfg: Config, device: torch.device) -> None:
+    """``view.checkpoint``: the key clips are drawn by a trained view module (DESIGN 5)."""
+    from vidssl.models.view_synthesis import load_view_generator
+
+    view_cfg = checkpoint_config(load_checkpoint(cfg.view.checkpoint, kind="view"),
+                                 cfg.view.checkpoint)
+    if view_cfg.data.input != cfg.data.input:
+        raise ConfigError(
+            f"view.checkpoint={cfg.view.checkpoint} was trained on data.input="
+            f"{view_cfg.data.input} clips but this run feeds data.input={cfg.data.input}: "
+            "train the view module with the same input mode"
+        )
+    model.set_key_generator(load_view_generator(cfg.view.checkpoint, device), cfg.view.p)
+
+
+def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progress: bool,
+              stop_after_steps: int, overwrite: bool) -> Path:
+    device = dist_utils.device_for(ctx, cfg.train.device)
+    start = Position()
+    ckpt: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = []
+    if resume:
+        ckpt, history = resume_state(cfg, out, resume, overwrite, ctx.is_main, kind="pretrain",
+                                     keys=RESUME_KEYS, checkpoint_name=CHECKPOINT_NAME)
+        start = Position(ckpt["epoch"], ckpt["step"], ckpt.get("epoch_step", 0))
+    elif ctx.is_main:
+        _start_fresh(out, overwrite)
+    configure_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed + ctx.rank)
+
+    dataset, val_dataset = _datasets(cfg, ctx)
+    steps = steps_in_epoch(cfg, len(dataset), ctx.world_size)
     model = dist_utils.prepare_model(build_model(cfg).to(device), ctx, cfg)
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     scheduler = build_scheduler(optimizer, cfg, steps)
     scaler = dist_utils.grad_scaler(device, cfg.train.precision)
     if ckpt is not None:
-        load_weights(model, ckpt["model"], resume, "model")
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if "scaler" in ckpt and scaler.is_enabled():
-            scaler.load_state_dict(ckpt["scaler"])
-        step, epoch_step = _rescale_position(ckpt, cfg, steps, ctx.world_size)
-        if scheduler.last_epoch != step:  # another world size moved the position
-            scheduler.last_epoch = step
-            for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs,
-                                       scheduler.lr_lambdas):
-                group["lr"] = base * fn(step)
-        rank_rng = ckpt.get("rank_rng")
-        if rank_rng is not None and len(rank_rng) == ctx.world_size:
-            set_rng_state(rank_rng[ctx.rank])
-        else:
-            set_rng_state(ckpt["rng"])
-            if ctx.rank > 0:  # ranks must not share random draws: derive theirs
-                torch.manual_seed(cfg.train.seed + 7919 * ctx.rank + step)
+        restored = _restore(ckpt, resume, cfg, ctx, model, optimizer, scheduler, scaler, steps)
+        start.step, start.epoch_step = restored.step, restored.epoch_step
     if cfg.view.checkpoint and hasattr(model, "set_key_generator"):
-        from vidssl.models.view_synthesis import load_view_generator
-
-        view_cfg = checkpoint_config(load_checkpoint(cfg.view.checkpoint, kind="view"),
-                                     cfg.view.checkpoint)
-        if view_cfg.data.input != cfg.data.input:
-            raise ConfigError(
-                f"view.checkpoint={cfg.view.checkpoint} was trained on data.input="
-                f"{view_cfg.data.input} clips but this run feeds data.input={cfg.data.input}: "
-                "train the view module with the same input mode"
-            )
-        model.set_key_generator(load_view_generator(cfg.view.checkpoint, device), cfg.view.p)
+        _attach_view_generator(model, cfg, device)
     train_model = dist_utils.wrap_model(model, ctx, cfg)
 
     logger = MetricsLogger(out, enabled=ctx.is_main)
     if ctx.is_main:
         save_config(cfg, out / "config.yaml")
         if ckpt is not None:
-            logger.truncate_after(start_epoch)
+            logger.truncate_after(start.epoch)
     last_path = out / CHECKPOINT_NAME
 
-    def save(epoch: int, epoch_step_: int) -> None:
+    def save(pos: Position) -> None:
         rank_rngs = dist_utils.gather_objects(ctx, rng_state())  # a collective: every rank
         if ctx.is_main:
-            state = _checkpoint_state(cfg, train_model, optimizer, scheduler, epoch, step,
-                                      epoch_step_, scaler, rank_rngs)
+            state = _checkpoint_state(cfg, train_model, optimizer, scheduler, pos, scaler,
+                                      rank_rngs)
             if history:
                 state["history"] = history
             save_checkpoint(state, last_path)
         dist_utils.barrier(ctx)
 
-    total_steps = cfg.train.epochs * steps
-    bar = progress_bar(total=total_steps, initial=step, disable=not (progress and ctx.is_main),
-                       desc=f"pretrain {cfg.name}", unit="step")
-    steps_this_call = 0
-    skip_reported: tuple[int, int] = (0, 0)
-    epoch = start_epoch
-    loader = make_loader(dataset, cfg, start_epoch, epoch_step, steps, device, ctx.rank,
+    loader = make_loader(dataset, cfg, start.epoch, start.epoch_step, steps, device, ctx.rank,
                          ctx.world_size)
-    channels_last = cfg.train.channels_last
-    try:
-        with StopRequest() as stop:
-            for epoch in range(start_epoch, cfg.train.epochs):
-                loader.sampler.set_epoch(epoch, epoch_step * cfg.train.batch_size)
-                train_model.train()
-                sums: dict[str, torch.Tensor] = {}
-                n_seen = 0
-                t0 = time.perf_counter()
-                for batch in loader:
-                    batch = batch_to_device(batch, device, channels_last)
-                    with dist_utils.autocast(device, cfg.train.precision):
-                        loss, metrics = train_model(batch)
-                    check_finite(metrics, loss, step + 1)
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                    dist_utils.unwrap(train_model).after_step()
-                    with warnings.catch_warnings():
-                        # fp16: a step the GradScaler skipped (inf gradients) still moves the
-                        # per-step schedule on, as intended; torch would warn about it
-                        warnings.filterwarnings("ignore", "Detected call of `lr_scheduler")
-                        scheduler.step()
-                    step += 1
-                    epoch_step += 1
-                    steps_this_call += 1
-                    for k, v in metrics.items():
-                        sums[k] = sums.get(k, 0) + v.detach().float()
-                    n_seen += 1
-                    bar.update(1)
-                    if step % max(1, cfg.train.log_every) == 0:
-                        bar.set_postfix({k: f"{float(v):.3g}" for k, v in metrics.items()
-                                         if k in ("loss", "order_acc", "rate_mse")},
-                                        refresh=False)
-                    if stop_after_steps and steps_this_call >= stop_after_steps:
-                        stop.requested = True
-                    if dist_utils.any_rank(ctx, stop.requested) and epoch_step < steps:
-                        save(epoch, epoch_step)
-                        raise Interrupted
-                row: dict[str, Any] = {"epoch": epoch + 1, "step": step,
-                                       "lr": optimizer.param_groups[0]["lr"],
-                                       "seconds": time.perf_counter() - t0}
-                row.update({k: float(v) / max(1, n_seen) for k, v in sums.items()})
-                epoch_step = 0
-                last = epoch + 1 == cfg.train.epochs
-                if val_dataset is not None and ctx.is_main and (
-                        last or (epoch + 1) % cfg.train.eval_every == 0):
-                    row.update(evaluate_pretext(dist_utils.unwrap(train_model), val_dataset,
-                                                cfg, device))
-                logger.log(row, step=step)
-                stopping = dist_utils.any_rank(ctx, stop.requested)
-                if last or stopping or (epoch + 1) % max(1, cfg.train.checkpoint_every) == 0:
-                    save(epoch + 1, 0)
-                skip = getattr(dataset, "skip_log", None)
-                if skip is not None and ctx.is_main:
-                    counts = skip.counts()  # report when a new video was skipped or short
-                    seen_bad = (counts["skipped_videos"], counts["short_videos"])
-                    if seen_bad != skip_reported and any(seen_bad):
-                        tqdm.write(skip.summary())
-                        skip_reported = seen_bad
-                if stopping and not last:
-                    raise Interrupted
-    except Interrupted:
-        if not (stop_after_steps and steps_this_call >= stop_after_steps):
-            raise
-    finally:
-        bar.close()
-        logger.close()
+
+    def batches(epoch: int, epoch_step: int) -> Any:
+        loader.sampler.set_epoch(epoch, epoch_step * cfg.train.batch_size)
+        train_model.train()
+        return loader
+
+    def step_fn(batch: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        batch = batch_to_device(batch, device, cfg.train.channels_last)
+        with dist_utils.autocast(device, cfg.train.precision):
+            return train_model(batch)
+
+    skip_reported: list[tuple[int, int]] = [(0, 0)]
+
+    def end_epoch(e: EpochEnd) -> dict[str, Any]:
+        row: dict[str, Any] = {"epoch": e.epoch + 1, "step": e.step,
+                               "lr": optimizer.param_groups[0]["lr"], "seconds": e.seconds}
+        row.update({k: float(v) / max(1, e.batches) for k, v in e.sums.items()})
+        if val_dataset is not None and ctx.is_main and (
+                e.last or (e.epoch + 1) % cfg.train.eval_every == 0):
+            row.update(evaluate_pretext(dist_utils.unwrap(train_model), val_dataset, cfg,
+                                        device))
+        skip = getattr(dataset, "skip_log", None)
+        if skip is not None and ctx.is_main:
+            counts = skip.counts()  # report when a new video was skipped or short
+            seen_bad = (counts["skipped_videos"], counts["short_videos"])
+            if seen_bad != skip_reported[0] and any(seen_bad):
+                tqdm.write(skip.summary())
+                skip_reported[0] = seen_bad
+        return row
+
+    def postfix(epoch: int, step: int, metrics: dict[str, Any], sums: Any) -> Any:
+        if step % max(1, cfg.train.log_every):
+            return None
+        return {k: f"{float(v):.3g}" for k, v in metrics.items()
+                if k in ("loss", "order_acc", "rate_mse")}
+
+    train_loop(step_fn=step_fn, optimizer=optimizer, batches=batches, start=start,
+               epochs=cfg.train.epochs, steps_per_epoch=steps, save=save, end_epoch=end_epoch,
+               logger=logger, scheduler=scheduler, scaler=scaler,
+               after_step=lambda: dist_utils.unwrap(train_model).after_step(), ctx=ctx,
+               checkpoint_every=cfg.train.checkpoint_every, postfix=postfix,
+               progress=progress, desc=f"pretrain {cfg.name}",
+               stop_after_steps=stop_after_steps)
     return last_path

@@ -16,14 +16,15 @@ segment junctions do not give):
 
 O is updated first, so G is always measured against the flow estimator's latest state.
 
-Outputs in ``out_dir``: ``checkpoint.pt`` (written atomically after every epoch: ``arch``,
-``generator``, ``flow``, ``config``, ``epoch``, ``step``), ``view_metrics.csv`` (one row per
-epoch: mean losses, mean flow magnitude, learning rate, seconds) and ``config.yaml``.
+Outputs in ``out_dir``: ``checkpoint.pt`` (written atomically after every epoch and on Ctrl-C /
+SIGTERM: ``kind``, ``arch``, ``generator``, ``flow``, ``config``, ``epoch``, ``step``, and for
+an exact resume ``optimizer`` (G), ``flow_optimizer`` (O), ``scheduler``, ``epoch_step``,
+``rng``), ``view_metrics.csv`` (one row per epoch: mean losses, mean flow magnitude, learning
+rate, seconds) and ``config.yaml``. The training loop is :mod:`vidssl.train.loop`'s.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +34,26 @@ from torch import nn
 from vidssl.config import Config, save_config
 from vidssl.method.view_losses import infomax_loss, infomin_loss, kl_divergence, photometric_loss
 from vidssl.models.view_synthesis import build_view_module
-from vidssl.progress import progress as progress_bar
 from vidssl.resources import configure_threads
-from vidssl.train.checkpoint import save_checkpoint
+from vidssl.train.checkpoint import load_weights, save_checkpoint
 from vidssl.train.logger import MetricsLogger
+from vidssl.train.loop import (
+    EpochEnd,
+    NonFiniteLossError,
+    Position,
+    restore_training_state,
+    resume_state,
+    train_loop,
+    training_state,
+)
 
 VIEW_FORMAT = "vidssl-view-v1"
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-class NonFiniteViewLossError(RuntimeError):
-    """A view-module loss became NaN or infinite; the last epoch's checkpoint is kept."""
+# A view-module loss became NaN or infinite (the name this module has always raised).
+NonFiniteViewLossError = NonFiniteLossError
+RESUME_KEYS = ("config", "generator", "flow", "epoch", "step")
 
 
 def build_extractor(cfg: Config, device: torch.device) -> nn.Module:
@@ -81,37 +91,80 @@ def build_view_dataset(cfg: Config, split: str = "train", train: bool = True) ->
     )
 
 
-def view_checkpoint_state(cfg: Config, module: nn.Module, epoch: int, step: int) -> dict[str, Any]:
-    """What ``load_view_module`` / ``load_view_generator`` read back (weights-only safe)."""
+def view_checkpoint_state(cfg: Config, module: nn.Module, epoch: int, step: int,
+                          training: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``load_view_module`` / ``load_view_generator`` read back (weights-only safe), plus
+    ``training`` (optimizers, schedule, position, RNG: :func:`~vidssl.train.loop.training_state`)
+    for a resume."""
     return {
         "format": VIEW_FORMAT,
+        "kind": "view",
         "config": cfg.to_dict(),
         "arch": module.arch(),
         "generator": module.generator.state_dict(),
         "flow": module.flow.state_dict(),
         "epoch": epoch,
         "step": step,
+        **(training or {}),
     }
 
 
 def train_view(cfg: Config, out_dir: str | Path, progress: bool = True,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, resume: str | Path | None = None,
+               stop_after_steps: int = 0) -> Path:
     """Pretrain G and O as configured; returns the path of the checkpoint (``checkpoint.pt``).
 
     The output folder is locked while training; one that already holds a checkpoint is
-    refused unless ``overwrite`` (then that run's files are deleted first).
+    refused unless ``resume`` continues that run (exactly, also from the middle of an epoch)
+    or ``overwrite`` deletes it first. ``stop_after_steps`` > 0 stops after that many steps as
+    a Ctrl-C would, checkpointing (tests of mid-run resume).
     """
+    from vidssl.errors import CheckpointError
     from vidssl.train.run_dir import claim_run_dir, clear_run, refuse_existing_run
 
     with claim_run_dir(out_dir) as out:
-        if overwrite:
-            clear_run(out, (CHECKPOINT_NAME, "view_metrics.csv", "config.yaml", "tensorboard"))
-        refuse_existing_run(out / CHECKPOINT_NAME)
-        clear_run(out, ("view_metrics.csv", "tensorboard"))  # logs of a run that saved nothing
-        return _train_view(cfg, out, progress)
+        ckpt = None
+        if resume:
+            ckpt, _ = resume_state(cfg, out, resume, overwrite, True, kind="view",
+                                   keys=RESUME_KEYS, checkpoint_name=CHECKPOINT_NAME)
+            if "optimizer" not in ckpt:
+                raise CheckpointError(
+                    f"{resume}: this view checkpoint holds no optimizer state (it was written "
+                    "before pretrain-view could resume), so it cannot be continued exactly; "
+                    "start a new run (--overwrite, or another output folder)")
+        else:
+            if overwrite:
+                clear_run(out, (CHECKPOINT_NAME, "view_metrics.csv", "config.yaml",
+                                "tensorboard"))
+            refuse_existing_run(out / CHECKPOINT_NAME, resume_hint=(
+                f"--resume {out / CHECKPOINT_NAME}"))
+            clear_run(out, ("view_metrics.csv", "tensorboard"))  # logs of a run that saved nothing
+        return _train_view(cfg, out, progress, ckpt, resume, stop_after_steps)
 
 
-def _train_view(cfg: Config, out: Path, progress: bool) -> Path:
+def _view_step(module: nn.Module, extractor: nn.Module | None, opt_o: torch.optim.Optimizer,
+               w: Any, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """O's update on the photometric loss, then G's loss (its update is the loop's)."""
+    flow = module.flow(x)
+    photo = photometric_loss(x, flow)
+    opt_o.zero_grad(set_to_none=True)
+    photo.backward()
+    opt_o.step()
+
+    view, mu, logvar = module.generator(x)
+    terms = {
+        "kl": kl_divergence(mu, logvar, w.kl_reduction),
+        "infomax": infomax_loss(module.flow, x, view),
+    }
+    if extractor is not None:
+        terms["infomin"] = infomin_loss(extractor, x, view)
+    loss = sum(getattr(w, k) * v for k, v in terms.items())
+    values = {"photo": photo, **terms, "loss": loss, "flow_mag": flow.detach().norm(dim=1).mean()}
+    return loss, {k: float(v.detach()) for k, v in values.items()}
+
+
+def _train_view(cfg: Config, out: Path, progress: bool, ckpt: dict[str, Any] | None,
+                resume: Any, stop_after_steps: int) -> Path:
     from vidssl.train.devices import resolve_device
     from vidssl.train.pretrain import (
         build_optimizer,
@@ -133,69 +186,42 @@ def _train_view(cfg: Config, out: Path, progress: bool) -> Path:
     opt_g = build_optimizer(module.generator.parameters(), cfg)
     sched_g = build_scheduler(opt_g, cfg, steps)
     opt_o = torch.optim.Adam(module.flow.parameters(), lr=cfg.view.flow_lr)
+    optimizers = {"optimizer": opt_g, "flow_optimizer": opt_o}
     logger = MetricsLogger(out, name="view_metrics")
     path = out / CHECKPOINT_NAME
-    w = cfg.view
+    start = Position()
+    if ckpt is not None:
+        load_weights(module.generator, ckpt["generator"], resume, "generator")
+        load_weights(module.flow, ckpt["flow"], resume, "flow")
+        start = restore_training_state(ckpt, resume, optimizers, sched_g)
+        logger.truncate_after(start.epoch)
 
-    step = 0
-    bar = progress_bar(
-        total=cfg.train.epochs * steps, desc="pretrain-view", unit="step", disable=not progress
-    )
-    try:
-        for epoch in range(cfg.train.epochs):
-            module.train()
-            start = time.time()
-            sums: dict[str, float] = {}
-            loader = make_loader(dataset, cfg, epoch, 0, steps, device)
-            for batch in loader:
-                x = batch["clip"].to(device, non_blocking=True)
+    def batches(epoch: int, epoch_step: int) -> Any:
+        module.train()
+        return make_loader(dataset, cfg, epoch, epoch_step, steps, device)
 
-                flow = module.flow(x)
-                photo = photometric_loss(x, flow)
-                opt_o.zero_grad(set_to_none=True)
-                photo.backward()
-                opt_o.step()
+    def step_fn(batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        x = batch["clip"].to(device, non_blocking=True)
+        return _view_step(module, extractor, opt_o, cfg.view, x)
 
-                view, mu, logvar = module.generator(x)
-                terms = {
-                    "kl": kl_divergence(mu, logvar, w.kl_reduction),
-                    "infomax": infomax_loss(module.flow, x, view),
-                }
-                if extractor is not None:
-                    terms["infomin"] = infomin_loss(extractor, x, view)
-                loss = sum(getattr(w, k) * v for k, v in terms.items())
-                opt_g.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_g.step()
-                sched_g.step()
-                step += 1
+    def end_epoch(e: EpochEnd) -> dict[str, Any]:
+        row = {"epoch": e.epoch + 1, **{k: v / steps for k, v in e.sums.items()}}
+        row["lr"] = opt_g.param_groups[0]["lr"]
+        row["seconds"] = e.seconds
+        return row
 
-                values = {
-                    "photo": photo,
-                    **terms,
-                    "loss": loss,
-                    "flow_mag": flow.detach().norm(dim=1).mean(),
-                }
-                got = {k: float(v.detach()) for k, v in values.items()}
-                bad = [k for k, v in got.items() if not torch.isfinite(torch.tensor(v))]
-                if bad:
-                    raise NonFiniteViewLossError(
-                        f"non-finite view loss at step {step}: "
-                        + ", ".join(f"{k} = {got[k]}" for k in bad)
-                        + f"; the last good checkpoint is {path}"
-                    )
-                for k, v in got.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                bar.update(1)
-                bar.set_postfix(
-                    epoch=epoch + 1, photo=f"{got['photo']:.3f}", g=f"{got['loss']:.3f}"
-                )
-            row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}}
-            row["lr"] = opt_g.param_groups[0]["lr"]
-            row["seconds"] = time.time() - start
-            save_checkpoint(view_checkpoint_state(cfg, module, epoch + 1, step), path)
-            logger.log(row)
-    finally:
-        bar.close()
-        logger.close()
+    def save(pos: Position) -> None:
+        training = training_state(pos, optimizers, sched_g)
+        save_checkpoint(view_checkpoint_state(cfg, module, pos.epoch, pos.step, training), path)
+
+    train_loop(step_fn=step_fn, optimizer=opt_g, batches=batches, start=start,
+               epochs=cfg.train.epochs, steps_per_epoch=steps, save=save, end_epoch=end_epoch,
+               logger=logger, scheduler=sched_g, guard=("photo", "kl", "infomax", "infomin",
+                                                        "flow_mag"),
+               nan_what="view loss", nan_where=f"the last good checkpoint is {path}",
+               log_step=False, progress=progress, desc="pretrain-view",
+               postfix=lambda epoch, step, got, sums: {
+                   "epoch": epoch + 1, "photo": f"{got['photo']:.3f}",
+                   "g": f"{got['loss']:.3f}"},
+               stop_after_steps=stop_after_steps)
     return path
