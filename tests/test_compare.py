@@ -102,9 +102,12 @@ def test_tiny_comparison_writes_table_and_chart_then_resumes(tmp_path, monkeypat
     def boom(*args, **kwargs):
         raise AssertionError("a finished method ran again")
 
-    monkeypatch.setattr("vidssl.train.pretrain.pretrain", boom)
-    monkeypatch.setattr("vidssl.train.finetune.finetune", boom)
-    monkeypatch.setattr("vidssl.eval.features.extract_features", boom)
+    for where in ("vidssl.compare", "vidssl.train.pretrain"):
+        monkeypatch.setattr(f"{where}.pretrain", boom)
+    for where in ("vidssl.compare", "vidssl.train.finetune"):
+        monkeypatch.setattr(f"{where}.finetune", boom)
+    for where in ("vidssl.compare", "vidssl.eval.features"):
+        monkeypatch.setattr(f"{where}.extract_features", boom)
     logs.clear()
     rows2, _ = run_compare(spec, TINY, progress=False, log=logs.append)
     assert any("pretraining: done" in line for line in logs)

@@ -38,6 +38,17 @@ import torch
 from torch import nn
 
 from vidssl.config import Config
+from vidssl.data.records import VideoRecord, VideoSource
+from vidssl.data.video import ArrayVideo, VideoError, open_video
+from vidssl.eval.features import FEATURES, clip_features, eval_transform, extract_features
+from vidssl.train.checkpoint import (
+    CheckpointError,
+    checkpoint_backbone,
+    checkpoint_config,
+    checkpoint_head,
+    load_checkpoint,
+)
+from vidssl.train.devices import resolve_device
 
 if TYPE_CHECKING:
     from vidssl.data.records import VideoRecord, VideoSource
@@ -61,7 +72,6 @@ class _Opener:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __call__(self, record: VideoRecord) -> Video:
-        from vidssl.data.video import ArrayVideo, open_video
 
         if record.path in self.arrays:
             return ArrayVideo(self.arrays[record.path], path=record.path)
@@ -105,7 +115,6 @@ class Encoder:
         head: nn.Module | None = None,
         head_output: str = "",
     ) -> None:
-        from vidssl.train.devices import resolve_device
 
         self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
         self.backbone = backbone.eval().to(self.device)
@@ -123,7 +132,6 @@ class Encoder:
     def transform(self) -> ClipTransform:
         """The evaluation transform: uint8 frames ``(T, H, W, 3)`` -> a prepared clip
         ``(3, T, crop, crop)`` (resize, centre crop, normalise; no augmentation)."""
-        from vidssl.eval.features import eval_transform
 
         return eval_transform(self.config)
 
@@ -204,9 +212,6 @@ class Encoder:
         :class:`~vidssl.data.video.VideoError` instead). This is what ``vidssl extract``
         writes; :meth:`~vidssl.eval.features.FeatureSet.save` writes it the same way.
         """
-        from vidssl.data.records import VideoSource
-        from vidssl.data.video import VideoError
-        from vidssl.eval.features import extract_features
 
         if not isinstance(videos, VideoSource):
             videos = self._source(list(videos), check=not skip_unreadable)
@@ -226,8 +231,6 @@ class Encoder:
     def _source(self, items: list[Any], check: bool) -> VideoSource:
         """A VideoSource over paths and decoded-frame arrays. ``check``: open each file now,
         so a missing or undecodable one is named before any work is done."""
-        from vidssl.data.records import VideoRecord, VideoSource
-        from vidssl.data.video import open_video
 
         fp = self.config.data.frame_pattern
         records, arrays = [], {}
@@ -257,7 +260,6 @@ class Encoder:
     def _embed_clips(
         self, x: torch.Tensor, feature: str | None, batch_size: int | None
     ) -> torch.Tensor:
-        from vidssl.eval.features import FEATURES, clip_features
 
         if x.ndim not in (4, 5):
             raise ValueError(
@@ -295,13 +297,6 @@ def load_encoder(
     :class:`~vidssl.train.checkpoint.CheckpointError` when it is not a vidssl checkpoint or
     its weights do not fit the backbone its config names.
     """
-    from vidssl.train.checkpoint import (
-        CheckpointError,
-        checkpoint_backbone,
-        checkpoint_config,
-        checkpoint_head,
-        load_checkpoint,
-    )
 
     ckpt = load_checkpoint(checkpoint)
     cfg = checkpoint_config(ckpt, checkpoint)

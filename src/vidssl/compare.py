@@ -90,7 +90,22 @@ from vidssl.config import (
     resolve_config_path,
     upgrade_legacy_keys,
 )
+from vidssl.data.layouts import build_source, has_split
 from vidssl.errors import UserError
+from vidssl.eval.features import extract_features, random_backbone
+from vidssl.eval.plots import plot_bars, read_csv_log
+from vidssl.eval.probe import linear_probe
+from vidssl.eval.report import _atomic_write, write_json
+from vidssl.eval.retrieval import evaluate_retrieval
+from vidssl.method.registry import build_model, build_pretext_dataset, example_batch, get_method
+from vidssl.models.flops import call_macs, count_params
+from vidssl.models.view_synthesis import ViewSynthesis
+from vidssl.resources import configure_threads
+from vidssl.train.checkpoint import load_backbone, load_checkpoint
+from vidssl.train.devices import resolve_device
+from vidssl.train.finetune import finetune
+from vidssl.train.pretrain import evaluate_pretext, pretrain
+from vidssl.train.view import train_view
 
 EVALUATIONS = ("pretext", "retrieval", "probe", "finetune")
 VIEW_NAME = "_view"
@@ -389,15 +404,12 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
 def training_cost(cfg: Config) -> dict[str, float]:
     """Backbone parameters and GMACs per training sample of the configured method (on its
     registry entry's example batch of one sample)."""
-    from vidssl.method.registry import build_model, example_batch, get_method
-    from vidssl.models.flops import call_macs, count_params
 
     with torch.device("meta"):
         model = build_model(cfg)
         batch = example_batch(cfg, 1)
     macs = call_macs(model, batch)
     if cfg.view.checkpoint and get_method(cfg.method).view_keys and cfg.loss.contrastive > 0:
-        from vidssl.models.view_synthesis import ViewSynthesis
 
         # The generator as trained (its checkpoint's arch), else as the config describes it.
         arch = {"width": cfg.view.channels, "latent": cfg.view.latent}
@@ -417,7 +429,6 @@ Log = Callable[[str], None]
 
 
 def _checkpoint_epoch(path: Path) -> int:
-    from vidssl.train.checkpoint import load_checkpoint
 
     return int(load_checkpoint(path, map_location="cpu").get("epoch", 0))
 
@@ -425,7 +436,6 @@ def _checkpoint_epoch(path: Path) -> int:
 def ensure_view(spec: CompareSpec, extra: Sequence[str] = (), progress: bool = True,
                 log: Log = print, seed: int | None = None) -> Path:
     """Train the comparison's view module unless a finished one with this config exists."""
-    from vidssl.train.view import train_view
 
     vcfg = view_config(spec, extra, seed)
     out = view_dir(spec, seed)
@@ -452,7 +462,6 @@ def ensure_pretrained(cfg: Config, progress: bool, log: Log, tag: str, *,
     experiment (evaluation sections and execution-only keys aside) is refused, naming the
     first difference, ``what`` ran there and ``restart_hint`` (how to start again).
     ``vidssl compare`` (one row per method) and ``vidssl demo`` both decide here."""
-    from vidssl.train.pretrain import pretrain
 
     out = Path(cfg.train.out_dir)
     ckpt = out / "checkpoint.pt"
@@ -474,10 +483,6 @@ def ensure_pretrained(cfg: Config, progress: bool, log: Log, tag: str, *,
 
 
 def _pretext_metrics(cfg: Config, ckpt: Path, split: str = "test") -> dict[str, float]:
-    from vidssl.method.registry import build_model, build_pretext_dataset
-    from vidssl.train.checkpoint import load_checkpoint
-    from vidssl.train.devices import resolve_device
-    from vidssl.train.pretrain import evaluate_pretext
 
     device = resolve_device(cfg.train.device)
     model = build_model(cfg)
@@ -488,7 +493,6 @@ def _pretext_metrics(cfg: Config, ckpt: Path, split: str = "test") -> dict[str, 
 
 
 def _pretrain_seconds(cfg: Config) -> float | None:
-    from vidssl.eval.plots import read_csv_log
 
     path = Path(cfg.train.out_dir) / "metrics.csv"
     if not path.is_file():
@@ -502,17 +506,12 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
                ) -> dict[str, Any]:
     """Pretrain (or resume) one row (at ``seed``), run its missing evaluations on test and, where
     the data set has one, val; return its result dict (val results under ``"val"``)."""
-    from vidssl.data.layouts import has_split
-    from vidssl.eval.features import random_backbone
-    from vidssl.eval.report import write_json
-    from vidssl.train.checkpoint import load_backbone
 
     cfg = method_config(spec, method, extra, seed)
     d = method_dir(spec, method, seed)
     tag = method.name if seed is None else f"{method.name} seed {seed}"
     d.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    from vidssl.resources import configure_threads
 
     configure_threads(cfg.train.threads)
 
@@ -534,7 +533,6 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
         result.update(cost)
         result["pretrain_minutes"] = (_pretrain_seconds(cfg) or math.nan) / 60
     else:
-        from vidssl.models.flops import count_params
 
         result["params_m"] = count_params(random_backbone(cfg)) / 1e6
 
@@ -549,8 +547,6 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
 
     def shared_features(split: str) -> tuple[Any, Any]:
         """(train, ``split``) features: one extraction per split, one backbone for all."""
-        from vidssl.data.layouts import build_source
-        from vidssl.eval.features import extract_features
 
         if not net_cache:
             net_cache.append(backbone())
@@ -577,21 +573,18 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
                 log(f"[{tag}] pretext metrics on held-out {split} clips")
                 res: dict[str, Any] = _pretext_metrics(cfg, ckpt, split)
             elif ev == "retrieval":
-                from vidssl.eval.retrieval import evaluate_retrieval
 
                 log(f"[{tag}] retrieval: {split} queries the train videos")
                 train, query = shared_features(split)
                 res = evaluate_retrieval(None, cfg, train_features=train, test_features=query,
                                          progress=progress)
             elif ev == "probe":
-                from vidssl.eval.probe import linear_probe
 
                 log(f"[{tag}] linear probe: fitted on train, scored on {split}")
                 train, held_out = shared_features(split)
                 res = linear_probe(None, cfg, train_features=train, test_features=held_out,
                                    progress=progress)
             else:
-                from vidssl.train.finetune import finetune
 
                 log(f"[{tag}] fine-tuning ({cfg.finetune.epochs} epochs)")
                 net = backbone() if ckpt is not None else None
@@ -837,8 +830,6 @@ def write_outputs(spec: CompareSpec, rows: Sequence[dict[str, Any]]) -> dict[str
 
     ``rows``: ``{"name", "label", "runs": {seed: result}}`` per row (see :func:`run_compare`).
     """
-    from vidssl.eval.plots import plot_bars
-    from vidssl.eval.report import _atomic_write, write_json
 
     out = spec.out_dir
     out.mkdir(parents=True, exist_ok=True)

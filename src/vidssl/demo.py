@@ -17,7 +17,17 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vidssl.compare import ensure_pretrained
 from vidssl.config import Config
+from vidssl.data.layouts import build_source
+from vidssl.eval.features import extract_features, random_backbone
+from vidssl.eval.plots import plot_curves, plot_tsne
+from vidssl.eval.probe import probe_features
+from vidssl.eval.report import format_seconds, write_report
+from vidssl.eval.retrieval import evaluate_retrieval
+from vidssl.resources import available_cores, configure_threads, resolve_workers
+from vidssl.train.checkpoint import load_backbone
+from vidssl.train.finetune import finetune
 
 DEMO_CONFIG = "configs/demo.yaml"
 
@@ -25,7 +35,6 @@ DEMO_CONFIG = "configs/demo.yaml"
 def _pretrained_checkpoint(cfg: Config, progress: bool) -> Path:
     """Pretrain, or resume / reuse what an earlier demo run left in the output folder (the
     rule of ``vidssl compare``: :func:`vidssl.compare.ensure_pretrained`)."""
-    from vidssl.compare import ensure_pretrained
 
     return ensure_pretrained(cfg, progress, tqdm.write, "demo", what="demo",
                              restart_hint="choose another --out (or delete that folder to "
@@ -35,11 +44,6 @@ def _pretrained_checkpoint(cfg: Config, progress: bool) -> Path:
 def _evaluate(name: str, backbone: Any, cfg: Config, out: Path, sources: tuple[Any, Any],
               do_finetune: bool, progress: bool) -> tuple[dict[str, Any], list[tuple[str, Path]]]:
     """Retrieval, linear probe, t-SNE (and fine-tuning) of one backbone on the same features."""
-    from vidssl.eval.features import extract_features
-    from vidssl.eval.plots import plot_tsne
-    from vidssl.eval.probe import probe_features
-    from vidssl.eval.retrieval import evaluate_retrieval
-    from vidssl.train.finetune import finetune
 
     tag = name.replace(" ", "_")
     train_src, test_src = sources
@@ -89,12 +93,6 @@ def format_table(rows: dict[str, dict[str, float]], chance: float) -> str:
 
 def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> dict[str, Any]:
     """Run the demo; return the table rows and write ``<out>/demo.md`` / ``demo.json``."""
-    from vidssl.data.layouts import build_source
-    from vidssl.eval.features import random_backbone
-    from vidssl.eval.plots import plot_curves
-    from vidssl.eval.report import format_seconds, write_report
-    from vidssl.resources import available_cores, configure_threads, resolve_workers
-    from vidssl.train.checkpoint import load_backbone
 
     t0 = time.perf_counter()
     out = Path(cfg.train.out_dir).parent

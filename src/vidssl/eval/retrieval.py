@@ -40,6 +40,7 @@ from torch import nn
 from vidssl.config import Config
 from vidssl.data.layouts import build_source
 from vidssl.data.video import VideoError
+from vidssl.eval import plots
 from vidssl.eval.features import FeatureSet, features_for_split
 from vidssl.train.devices import resolve_device
 
@@ -354,8 +355,6 @@ def retrieval_grid(
 ) -> Path:
     """Fig. 5: ``queries`` test videos of distinct classes (the first of each, in order) with
     their ``top`` nearest train items; at clip level a query is the video's middle clip."""
-    from vidssl.eval.plots import plot_retrieval_grid, thumbnail
-
     clips = test.features.shape[1]
     chosen: list[int] = []
     seen: set[int] = set()
@@ -372,7 +371,7 @@ def retrieval_grid(
 
     def frame(source: Any, fs: FeatureSet, row: int) -> np.ndarray:
         assert fs.source_index is not None
-        return thumbnail(source.open(int(fs.source_index[row])))
+        return plots.thumbnail(source.open(int(fs.source_index[row])))
 
     train_clips = train.features.shape[1]
     q_frames, n_frames, hits, q_titles, n_titles = [], [], [], [], []
@@ -386,5 +385,5 @@ def retrieval_grid(
         n_frames.append([frame(train_source, train, r) for r in rows])
         hits.append([int(train.labels[r]) == y for r in rows])
         n_titles.append([name(int(train.labels[r])) for r in rows])
-    return plot_retrieval_grid(q_frames, n_frames, np.array(hits, dtype=bool), path,
+    return plots.plot_retrieval_grid(q_frames, n_frames, np.array(hits, dtype=bool), path,
                                q_titles, n_titles)

@@ -25,9 +25,16 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vidssl.config import Config
+from vidssl.data.datasets import ClipDataset
+from vidssl.data.layouts import build_source
+from vidssl.data.transforms import ClipTransform
 from vidssl.errors import DataError, RunDirError
+from vidssl.eval.features import random_backbone
+from vidssl.eval.plots import plot_curves
 from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
+from vidssl.eval.report import write_report
 from vidssl.resources import configure_threads, resolve_workers
+from vidssl.train import distributed as du
 from vidssl.train.checkpoint import (
     FORMAT,
     checkpoint_config,
@@ -37,9 +44,10 @@ from vidssl.train.checkpoint import (
     save_checkpoint,
 )
 from vidssl.train.devices import resolve_device
+from vidssl.train.distributed import autocast
 from vidssl.train.logger import MetricsLogger
 from vidssl.train.loop import EpochEnd, Position, restore_training_state, train_loop, training_state
-from vidssl.train.run_dir import claim_run_dir, clear_run, config_changes
+from vidssl.train.run_dir import _flatten, claim_run_dir, clear_run, config_changes
 
 CHECKPOINT = "finetune_last.pt"
 # A fine-tuning's own files, deleted when it starts over (``resume=False``).
@@ -65,7 +73,6 @@ def backbone_fingerprint(backbone: nn.Module) -> str:
 
 def _finetune_settings(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     """The part of a config that decides what a fine-tuning computes."""
-    from vidssl.train.run_dir import _flatten
 
     return {k: v for k, v in _flatten(cfg_dict).items()
             if any(k == p or (p.endswith(".") and k.startswith(p)) for p in FINETUNE_SETTINGS)}
@@ -95,7 +102,6 @@ def _check_resume(state: dict[str, Any], path: Path, cfg: Config, fingerprint: s
 
 def train_transform(cfg: Config) -> Any:
     """The training augmentation of DESIGN 6: resize, random crop, colour jitter, flip."""
-    from vidssl.data.transforms import ClipTransform
 
     return ClipTransform(
         resize=tuple(cfg.data.resize), crop=cfg.data.crop, train=True,
@@ -118,7 +124,6 @@ def build_finetune_optimizer(model: VideoClassifier, cfg: Config) -> torch.optim
 
 
 def _autocast(device: torch.device, precision: str) -> Any:
-    from vidssl.train.distributed import autocast
 
     return autocast(device, precision)
 
@@ -147,7 +152,6 @@ def finetune(
     from (a checkpoint path), for the record and for messages: a later run resumes the
     fine-tuning only if it starts from the same weights and settings.
     """
-    from vidssl.train import distributed as du
 
     ctx = du.context()  # under torchrun: DDP, a shard of the videos per rank, rank 0 writes
     with claim_run_dir(out_dir or cfg.train.out_dir, enabled=ctx.is_main, key="--out") as out:
@@ -157,7 +161,6 @@ def finetune(
 
 def _sources(cfg: Config, train_source: Any, test_source: Any) -> tuple[Any, Any, int]:
     """The train and test videos (the config's split unless given) and the class count."""
-    from vidssl.data.layouts import build_source
 
     train_source = train_source if train_source is not None else build_source(cfg.data, "train")
     test_source = test_source if test_source is not None else build_source(cfg.data, "test")
@@ -173,7 +176,6 @@ def _sources(cfg: Config, train_source: Any, test_source: Any) -> tuple[Any, Any
 
 def _train_data(cfg: Config, ctx: Any, train_source: Any) -> tuple[Any, Any, int, bool, int]:
     """The training clips, this rank's sampler (DDP), batch size, drop_last, steps per epoch."""
-    from vidssl.data.datasets import ClipDataset
 
     ft = cfg.finetune
     dataset = ClipDataset(train_source, train_transform(cfg), clip_len=ft.clip_len,
@@ -210,8 +212,6 @@ def _results(cfg: Config, init: str, num_classes: int, train_source: Any,
 def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, train_source: Any,
               test_source: Any, device: str | torch.device | None, resume: bool,
               progress: bool, init: str, write_report: bool, source: str) -> dict[str, Any]:
-    from vidssl.eval.features import random_backbone
-    from vidssl.train import distributed as du
 
     ft = cfg.finetune
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
@@ -346,8 +346,6 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
 
 
 def _write_outputs(out: Path, results: dict[str, Any], cfg: Config) -> None:
-    from vidssl.eval.plots import plot_curves
-    from vidssl.eval.report import write_report
 
     images = []
     csv = out / "finetune.csv"

@@ -25,8 +25,10 @@ from tqdm import tqdm
 
 from vidssl.config import Config, ConfigError, save_config
 from vidssl.data.epochs import EpochIndexed, EpochSampler
+from vidssl.data.layouts import has_split
 from vidssl.errors import DataError
 from vidssl.method.registry import build_model, build_pretext_dataset
+from vidssl.models.view_synthesis import load_view_generator
 from vidssl.resources import configure_threads, resolve_workers
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
@@ -257,12 +259,18 @@ def _start_fresh(out: Path, overwrite: bool) -> None:
 
 
 def _datasets(cfg: Config, ctx: Any) -> tuple[Any, Any]:
-    """The training data set and the held-out one of the pretext metrics (or None)."""
+    """The training data set and the held-out one of the pretext metrics (or None).
+
+    Held out means the val split where the data set has one (the synthetic data, a folder with
+    ``data.val_list``), so that watching these metrics (choosing epochs, weights, ...) never
+    looks at the test split; the test split only where there is no val split.
+    """
     dataset = build_pretext_dataset(cfg, "train", train=True)
     val_dataset = None
     if cfg.train.eval_every:
+        split = "val" if has_split(cfg.data, "val") else "test"
         try:
-            val_dataset = build_pretext_dataset(cfg, "test", train=False)
+            val_dataset = build_pretext_dataset(cfg, split, train=False)
         except ValueError as exc:  # e.g. an unlabeled folder has no test split
             if ctx.is_main:
                 tqdm.write(f"vidssl: no held-out pretext metrics ({exc})")
@@ -298,7 +306,6 @@ def _restore(ckpt: dict[str, Any], resume: Any, cfg: Config, ctx: Any, model: An
 
 def _attach_view_generator(model: Any, cfg: Config, device: torch.device) -> None:
     """``view.checkpoint``: the key clips are drawn by a trained view module (DESIGN 5)."""
-    from vidssl.models.view_synthesis import load_view_generator
 
     view_cfg = checkpoint_config(load_checkpoint(cfg.view.checkpoint, kind="view"),
                                  cfg.view.checkpoint)

@@ -32,10 +32,16 @@ import torch
 from torch import nn
 
 from vidssl.config import Config, save_config
+from vidssl.data.datasets import ClipDataset
+from vidssl.data.layouts import build_source
+from vidssl.data.transforms import ClipTransform
+from vidssl.errors import CheckpointError
 from vidssl.method.view_losses import infomax_loss, infomin_loss, kl_divergence, photometric_loss
+from vidssl.models.backbones import build_backbone
 from vidssl.models.view_synthesis import build_view_module
 from vidssl.resources import configure_threads
-from vidssl.train.checkpoint import load_weights, save_checkpoint
+from vidssl.train.checkpoint import load_backbone, load_weights, save_checkpoint
+from vidssl.train.devices import resolve_device
 from vidssl.train.logger import MetricsLogger
 from vidssl.train.loop import (
     EpochEnd,
@@ -46,6 +52,14 @@ from vidssl.train.loop import (
     train_loop,
     training_state,
 )
+from vidssl.train.pretrain import (
+    build_optimizer,
+    build_scheduler,
+    make_loader,
+    seed_everything,
+    steps_in_epoch,
+)
+from vidssl.train.run_dir import claim_run_dir, clear_run, refuse_existing_run
 
 VIEW_FORMAT = "vidssl-view-v1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -59,7 +73,6 @@ RESUME_KEYS = ("config", "generator", "flow", "epoch", "step")
 def build_extractor(cfg: Config, device: torch.device) -> nn.Module:
     """The frozen feature extractor f of the info-min term (eval mode, no trainable params)."""
     if cfg.view.extractor == "random":
-        from vidssl.models.backbones import build_backbone
 
         # Its own generator state: the extractor must not depend on how much randomness the
         # rest of the set-up consumed, and must not shift G's initialisation either.
@@ -70,7 +83,6 @@ def build_extractor(cfg: Config, device: torch.device) -> nn.Module:
         finally:
             torch.set_rng_state(state)
     else:
-        from vidssl.train.checkpoint import load_backbone
 
         f, _ = load_backbone(cfg.view.extractor)
     return f.to(device).eval().requires_grad_(False)
@@ -78,9 +90,6 @@ def build_extractor(cfg: Config, device: torch.device) -> nn.Module:
 
 def build_view_dataset(cfg: Config, split: str = "train", train: bool = True) -> Any:
     """Clips of ``sampler.clip_len`` consecutive frames with the configured transform."""
-    from vidssl.data.datasets import ClipDataset
-    from vidssl.data.layouts import build_source
-    from vidssl.data.transforms import ClipTransform
 
     return ClipDataset(
         build_source(cfg.data, split),
@@ -119,8 +128,6 @@ def train_view(cfg: Config, out_dir: str | Path, progress: bool = True,
     or ``overwrite`` deletes it first. ``stop_after_steps`` > 0 stops after that many steps as
     a Ctrl-C would, checkpointing (tests of mid-run resume).
     """
-    from vidssl.errors import CheckpointError
-    from vidssl.train.run_dir import claim_run_dir, clear_run, refuse_existing_run
 
     with claim_run_dir(out_dir) as out:
         ckpt = None
@@ -165,14 +172,6 @@ def _view_step(module: nn.Module, extractor: nn.Module | None, opt_o: torch.opti
 
 def _train_view(cfg: Config, out: Path, progress: bool, ckpt: dict[str, Any] | None,
                 resume: Any, stop_after_steps: int) -> Path:
-    from vidssl.train.devices import resolve_device
-    from vidssl.train.pretrain import (
-        build_optimizer,
-        build_scheduler,
-        make_loader,
-        seed_everything,
-        steps_in_epoch,
-    )
 
     configure_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
