@@ -10,7 +10,7 @@ from vidssl.config import load_config
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="the whole pipeline on built-in synthetic data (under 10 minutes on 2 CPU cores)",
+        help="the whole pipeline on built-in synthetic data (about 7 minutes on 2 quiet CPU cores)",
         description=(
             "Generate the synthetic motion dataset in memory, pretrain the demo config "
             "(configs/demo.yaml: R3D width 1/4, 32x32 frame differences, order + rate + "
