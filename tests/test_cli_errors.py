@@ -629,3 +629,20 @@ def test_unreadable_subfolder_of_an_unlabeled_data_set_is_reported(tmp_path, mon
     assert [Path(r.path).parent.name for r in source.records] == ["ok"]
     assert "locked" in caplog.text and "Permission denied" in caplog.text
     assert "left out" in caplog.text
+
+
+def test_a_diverged_training_is_one_line_and_exit_code_3_in_every_command(monkeypatch, capsys):
+    """compare and demo train too: a NaN there is the same one line (exit 3) as in pretrain."""
+    import argparse
+
+    from vidssl import cli
+    from vidssl.errors import NonFiniteLossError
+
+    def diverge(args):
+        raise NonFiniteLossError("step 7: loss_order is nan; the last good checkpoint is kept")
+
+    monkeypatch.setattr(cli, "parse_args",
+                        lambda parser, argv: argparse.Namespace(func=diverge))
+    assert cli.main(["compare", "--config", "x.yaml"]) == 3
+    err = capsys.readouterr().err
+    assert err.strip() == ("vidssl: step 7: loss_order is nan; the last good checkpoint is kept")

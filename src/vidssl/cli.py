@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from vidssl.errors import DISK_FULL_ERRNOS, UserError, is_disk_full
+    from vidssl.errors import DISK_FULL_ERRNOS, NonFiniteLossError, UserError, is_disk_full
 
     try:
         return int(args.func(args) or 0)
@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"vidssl: {exc}", file=sys.stderr)
         return 2
+    except NonFiniteLossError as exc:  # training diverged (pretrain, finetune, compare, demo)
+        print(f"vidssl: {exc}", file=sys.stderr)
+        return 3
     except _ENVIRONMENT_ERRORS as exc:
         print(f"vidssl: {_oserror_line(exc)}", file=sys.stderr)
         return 2

@@ -101,7 +101,7 @@ from vidssl.method.registry import build_model, build_pretext_dataset, example_b
 from vidssl.models.flops import call_macs, count_params
 from vidssl.models.view_synthesis import ViewSynthesis
 from vidssl.resources import configure_threads
-from vidssl.train.checkpoint import load_backbone, load_checkpoint
+from vidssl.train.checkpoint import load_backbone, load_checkpoint, load_weights
 from vidssl.train.devices import resolve_device
 from vidssl.train.finetune import finetune
 from vidssl.train.pretrain import evaluate_pretext, pretrain
@@ -486,7 +486,8 @@ def _pretext_metrics(cfg: Config, ckpt: Path, split: str = "test") -> dict[str, 
 
     device = resolve_device(cfg.train.device)
     model = build_model(cfg)
-    model.load_state_dict(load_checkpoint(ckpt, map_location="cpu")["model"])
+    load_weights(model, load_checkpoint(ckpt, map_location="cpu", kind="pretrain").get("model"),
+                 ckpt, "model")
     dataset = build_pretext_dataset(cfg, split=split, train=False)
     metrics = evaluate_pretext(model.to(device), dataset, cfg, device)
     return {k.removeprefix("val_"): v for k, v in metrics.items()}

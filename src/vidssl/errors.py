@@ -81,3 +81,10 @@ def is_disk_full(exc: BaseException | None) -> bool:
         exc = exc.__cause__ or exc.__context__
         seen += 1
     return False
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or infinite during training; the message names the step and the
+    term. Not a user's typo but not our bug either (a learning rate too high, bad data): every
+    command prints it as one line and exits with 3, keeping the last good checkpoint."""
+

@@ -39,7 +39,10 @@ import torch
 from tqdm import tqdm
 
 from vidssl.config import ConfigError
-from vidssl.errors import RunDirError
+from vidssl.errors import (
+    NonFiniteLossError,  # noqa: F401 - raised here, public here
+    RunDirError,
+)
 from vidssl.progress import progress as progress_bar
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
@@ -51,10 +54,6 @@ from vidssl.train.checkpoint import (
     set_rng_state,
 )
 from vidssl.train.run_dir import config_changes
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss term became NaN or infinite; the message names the step and the term."""
 
 
 class Interrupted(KeyboardInterrupt):
