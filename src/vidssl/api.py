@@ -206,7 +206,7 @@ class Encoder:
     ) -> FeatureSet:
         """Per-clip features of many videos with their paths, for data-set scale work.
 
-        ``videos``: a list as for :meth:`embed`, or a :class:`~vidssl.data.datasets.VideoSource`
+        ``videos``: a list as for :meth:`embed`, or a :class:`~vidssl.data.records.VideoSource`
         (labels and class names are kept). Videos that cannot be decoded are left out with a
         warning and listed in ``FeatureSet.skipped`` (``skip_unreadable=False``: raise
         :class:`~vidssl.data.video.VideoError` instead). This is what ``vidssl extract``

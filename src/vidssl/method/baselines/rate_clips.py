@@ -6,7 +6,7 @@ set of rates; label = index of ``r`` in that set. Pace's contrastive term also t
 second clip of the same video at an independently drawn pace and position (the positive pair
 shares the video, not the pace).
 
-The dataset reads videos through the same :class:`~vidssl.data.datasets.VideoSource`, the same
+The dataset reads videos through the same :class:`~vidssl.data.records.VideoSource`, the same
 :class:`~vidssl.data.transforms.ClipTransform` and the same per-sample RNG and skip-and-replace
 rules as ``PretextDataset`` (it subclasses its base), so a comparison differs only in the pretext.
 Short videos never give a wrong label: a clip draws only among the rates whose span fits the
@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidssl.data.datasets import SkipLog, VideoSource, _VideoDataset
+from vidssl.data.datasets import _VideoDataset
+from vidssl.data.records import VideoSource
+from vidssl.data.skip_log import SkipLog
 from vidssl.data.transforms import ClipTransform
 from vidssl.data.video import Video
 

@@ -29,8 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidssl.data.datasets import SkipLog, VideoSource, _VideoDataset
+from vidssl.data.datasets import _VideoDataset
+from vidssl.data.records import VideoSource
 from vidssl.data.sampling import permutation_index
+from vidssl.data.skip_log import SkipLog
 from vidssl.data.transforms import ClipTransform
 from vidssl.data.video import Video
 from vidssl.method.registry import register_method
