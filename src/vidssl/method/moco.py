@@ -296,6 +296,16 @@ class MoCo(nn.Module):
         back = torch.argsort(perm)[rank * b:(rank + 1) * b]
         return keys.index_select(0, back).float()
 
+    def add_term(self, feats: Tensor, key_clip: Tensor, training: bool, weight: float,
+                 terms: list[Tensor], metrics: dict[str, Tensor]) -> None:
+        """The contrastive term as every model that holds a MoCo adds it: ``weight`` times
+        :meth:`loss` into ``terms``, and ``loss_contrastive`` / ``contrastive_acc`` into
+        ``metrics``."""
+        loss, acc = self.loss(feats, key_clip, training)
+        terms.append(weight * loss)
+        metrics["loss_contrastive"] = loss.detach()
+        metrics["contrastive_acc"] = acc
+
     # ---------------------------------------------------------------- the loss and the step
 
     def loss(self, feats: Tensor, key_clip: Tensor, training: bool) -> tuple[Tensor, Tensor]:
@@ -334,6 +344,19 @@ def check_queue(queue_size: int, batch_size: int) -> None:
     if queue_size <= 0 or queue_size % batch_size:
         raise ConfigError(f"contrastive.queue_size={queue_size} must be a positive multiple of "
                           f"train.batch_size={batch_size}")
+
+
+def query_features(moco: MoCo | None, encoder: nn.Module, x: Tensor) -> Tensor:
+    """``encoder(x)``, through ``moco``'s BN sub-batches when the model has a contrastive term
+    (so no query shares BatchNorm statistics with its key)."""
+    return moco.encode_queries(encoder, x) if moco is not None else encoder(x)
+
+
+def accept_legacy_keys(model: nn.Module) -> None:
+    """Let ``model`` (which holds its MoCo as ``model.moco``) load checkpoints written before
+    MoCo became a component (:func:`rename_legacy_keys`)."""
+    model._register_load_state_dict_pre_hook(
+        lambda state, prefix, *_: rename_legacy_keys(state, prefix))
 
 
 def from_config(cfg: Config, encoder: nn.Module, similarity: str | None = None) -> MoCo:

@@ -126,8 +126,7 @@ class PretextModel(nn.Module):
         self.order_head = order_head
         self.rate_head = rate_head
         self.moco = moco
-        self._register_load_state_dict_pre_hook(
-            lambda state, prefix, *_: moco_lib.rename_legacy_keys(state, prefix))
+        moco_lib.accept_legacy_keys(self)
 
         self._key_generator: KeyGenerator | None = None
         self._key_p = 0.0
@@ -192,10 +191,7 @@ class PretextModel(nn.Module):
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """``batch``: ``clip`` (B,3,T,H,W), ``order`` (B,), ``rates`` (B,n) raw, ``key``."""
         training = self.training and torch.is_grad_enabled()
-        if self.moco is not None:  # in BN sub-batches, so no query shares BN with its key
-            feats = self.moco.encode_queries(self.backbone, batch["clip"])
-        else:
-            feats = self.backbone(batch["clip"])
+        feats = moco_lib.query_features(self.moco, self.backbone, batch["clip"])
         metrics: dict[str, Tensor] = {}
         terms: list[Tensor] = []
 
@@ -223,10 +219,8 @@ class PretextModel(nn.Module):
             metrics["rate_mse"] = F.mse_loss(pred, rates)
 
         if self.moco is not None:
-            loss_con, acc = self.moco.loss(feats, self._key_clips(batch, training), training)
-            terms.append(self.w_contrastive * loss_con)
-            metrics["loss_contrastive"] = loss_con.detach()
-            metrics["contrastive_acc"] = acc
+            self.moco.add_term(feats, self._key_clips(batch, training), training,
+                               self.w_contrastive, terms, metrics)
 
         loss = torch.stack(terms).sum() if len(terms) > 1 else terms[0]
         metrics["loss"] = loss.detach()

@@ -89,8 +89,7 @@ class PaceModel(RateClassifier):
         if self.w_rate == 0 and moco is None:
             raise ConfigError("loss.rate and loss.contrastive are both 0: nothing to learn")
         self.moco = moco
-        self._register_load_state_dict_pre_hook(
-            lambda state, prefix, *_: moco_lib.rename_legacy_keys(state, prefix))
+        moco_lib.accept_legacy_keys(self)
 
     @classmethod
     def from_config(cls, cfg: Config) -> PaceModel:  # type: ignore[override]
@@ -107,10 +106,7 @@ class PaceModel(RateClassifier):
                    rate_weight=lc.rate, contrastive_weight=lc.contrastive)
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         training = self.training and torch.is_grad_enabled()
-        if self.moco is not None:  # in BN sub-batches, so no query shares BN with its key
-            feats = self.moco.encode_queries(self.backbone, batch["clip"])
-        else:
-            feats = self.backbone(batch["clip"])
+        feats = moco_lib.query_features(self.moco, self.backbone, batch["clip"])
         metrics: dict[str, Tensor] = {}
         terms: list[Tensor] = []
         if self.w_rate > 0:
@@ -119,10 +115,7 @@ class PaceModel(RateClassifier):
             metrics["loss_rate"] = loss_rate.detach()
             metrics["rate_acc"] = acc
         if self.moco is not None:
-            loss_con, acc = self.moco.loss(feats, batch["key"], training)
-            terms.append(self.w_contrastive * loss_con)
-            metrics["loss_contrastive"] = loss_con.detach()
-            metrics["contrastive_acc"] = acc
+            self.moco.add_term(feats, batch["key"], training, self.w_contrastive, terms, metrics)
         loss = torch.stack(terms).sum() if len(terms) > 1 else terms[0]
         metrics["loss"] = loss.detach()
         return loss, metrics
