@@ -631,7 +631,7 @@ def test_unreadable_subfolder_of_an_unlabeled_data_set_is_reported(tmp_path, mon
     assert "left out" in caplog.text
 
 
-def test_a_diverged_training_is_one_line_and_exit_code_3_in_every_command(monkeypatch, capsys):
+def test_cli_turns_a_diverged_training_into_one_line_and_exit_code_3(monkeypatch, capsys):
     """compare and demo train too: a NaN there is the same one line (exit 3) as in pretrain."""
     import argparse
 

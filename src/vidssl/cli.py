@@ -87,14 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from vidssl.errors import DISK_FULL_ERRNOS, NonFiniteLossError, UserError, is_disk_full
+    from vidssl.errors import NonFiniteLossError, UserError, is_disk_full
 
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"vidssl: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
+    except (UserError, FileNotFoundError) as exc:
         print(f"vidssl: {exc}", file=sys.stderr)
         return 2
     except NonFiniteLossError as exc:  # training diverged (pretrain, finetune, compare, demo)
@@ -104,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vidssl: {_oserror_line(exc)}", file=sys.stderr)
         return 2
     except (OSError, RuntimeError) as exc:
-        if not (getattr(exc, "errno", None) in DISK_FULL_ERRNOS or is_disk_full(exc)):
+        if not is_disk_full(exc):
             raise
         where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
         print(f"vidssl: no space left on the device{where}; free some space and run again "

@@ -95,7 +95,7 @@ from vidssl.errors import UserError
 from vidssl.eval.features import extract_features, random_backbone
 from vidssl.eval.plots import plot_bars, read_csv_log
 from vidssl.eval.probe import linear_probe
-from vidssl.eval.report import _atomic_write, write_json
+from vidssl.eval.report import atomic_write, write_json
 from vidssl.eval.retrieval import evaluate_retrieval
 from vidssl.method.registry import build_model, build_pretext_dataset, example_batch, get_method
 from vidssl.models.flops import call_macs, count_params
@@ -835,7 +835,7 @@ def write_outputs(spec: CompareSpec, rows: Sequence[dict[str, Any]]) -> dict[str
     out = spec.out_dir
     out.mkdir(parents=True, exist_ok=True)
     paths = {"md": out / "compare.md", "json": out / "compare.json"}
-    _atomic_write(paths["md"], summary_markdown(spec, rows))
+    atomic_write(paths["md"], summary_markdown(spec, rows))
     ref = spec.reference_name()
     write_json(paths["json"], {
         "name": spec.name, "evaluations": spec.evaluations, "seeds": spec.seeds,

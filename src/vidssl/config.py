@@ -558,8 +558,6 @@ def validate(cfg: Config) -> None:
         )
     if cfg.data.split not in (1, 2, 3):
         raise ConfigError(f"data.split must be 1, 2 or 3; got {cfg.data.split}")
-    if cfg.model.width <= 0:
-        raise ConfigError(f"model.width must be > 0; got {cfg.model.width}")
     _choice("model.rate_mode", cfg.model.rate_mode, ("regression", "classification"))
     for k in ("order", "rate", "contrastive"):
         w = getattr(cfg.loss, k)

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from vidssl import __version__
+from vidssl.eval.report import atomic_write
 
 if TYPE_CHECKING:
     from vidssl.api import Encoder
@@ -173,12 +174,6 @@ def _run_torchscript(path: Path, x: torch.Tensor) -> tuple[np.ndarray, str]:
     return out.numpy(), f"torch.jit {torch.__version__}"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def export_encoder(
     encoder: Encoder,
     path: str | os.PathLike[str],
@@ -257,7 +252,7 @@ def export_encoder(
     finally:
         if tmp.exists():
             tmp.unlink()
-    _atomic_write_text(meta_path, json.dumps(meta, indent=1) + "\n")
+    atomic_write(meta_path, json.dumps(meta, indent=1) + "\n")
     return ExportResult(
         path=path, metadata_path=meta_path, format=format, input_shape=meta["input"]["shape"],
         output_name=output, output_shape=meta["output"]["shape"], check_batch=CHECK_BATCH,

@@ -93,7 +93,3 @@ def progress(iterable: Iterable[Any] | None = None, *, desc: str = "", total: fl
         return tqdm(iterable, dynamic_ncols=True, **kwargs)
     return LogLineBar(iterable, **kwargs)
 
-
-def write(message: str) -> None:
-    """Print a line without breaking an open progress bar (``tqdm.write``)."""
-    tqdm.write(message)

@@ -282,19 +282,13 @@ def run_finetune(args: argparse.Namespace) -> int:
 
         return relaunch_with_torchrun(args.nproc, sys.argv[1:])
     from vidssl.train.finetune import finetune
-    from vidssl.train.loop import NonFiniteLossError
 
     backbone, cfg, init = resolve_backbone(args)
     out = _out_dir(args, cfg, f"finetune-{_tag(cfg)}" + ("-random" if init == "random" else ""))
-    try:
-        res = finetune(backbone if init == "checkpoint" else None, cfg, out_dir=out,
-                       resume=not args.no_resume, progress=_progress(args), init=init,
-                       source=args.checkpoint or "")
-    except NonFiniteLossError as exc:  # the same exit status as pretrain's
-        import sys
-
-        print(f"vidssl: {exc}", file=sys.stderr)
-        return 3
+    # a NaN is one line and exit status 3 (cli.main), as in every command that trains
+    res = finetune(backbone if init == "checkpoint" else None, cfg, out_dir=out,
+                   resume=not args.no_resume, progress=_progress(args), init=init,
+                   source=args.checkpoint or "")
     if not res:  # another rank under torchrun: rank 0 tests and reports
         return 0
     print(f"video top-1 {res['video_top1']:.4f}  clip top-1 {res['clip_top1']:.4f}  "

@@ -45,15 +45,12 @@ def run(args: argparse.Namespace) -> int:
         from vidssl.train.launch import relaunch_with_torchrun
 
         return relaunch_with_torchrun(args.nproc, sys.argv[1:])
-    from vidssl.train.pretrain import Interrupted, NonFiniteLossError, pretrain
+    from vidssl.train.pretrain import Interrupted, pretrain
 
     cfg = config_from_args(args)
     try:
         path = pretrain(cfg, resume=args.resume, progress=not args.no_progress,
                         overwrite=args.overwrite)
-    except NonFiniteLossError as exc:
-        print(f"vidssl: {exc}", file=sys.stderr)
-        return 3
     except Interrupted:
         print(f"vidssl: stopped; resume with --resume {cfg.train.out_dir}/checkpoint.pt",
               file=sys.stderr)

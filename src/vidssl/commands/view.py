@@ -89,16 +89,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_pretrain_view(args: argparse.Namespace) -> int:
     from vidssl.train.loop import Interrupted
-    from vidssl.train.view import NonFiniteViewLossError, train_view
+    from vidssl.train.view import train_view
 
     cfg = config_from_args(args)
     start = time.time()
     try:
         path = train_view(cfg, cfg.train.out_dir, progress=not args.no_progress,
                           overwrite=args.overwrite, resume=args.resume)
-    except NonFiniteViewLossError as exc:
-        print(f"vidssl: {exc}", file=sys.stderr)
-        return 3
     except Interrupted:
         print(f"vidssl: stopped; resume with --resume {cfg.train.out_dir}/checkpoint.pt",
               file=sys.stderr)

@@ -153,15 +153,7 @@ def random_backbone(cfg: Config) -> nn.Module:
 
 def eval_transform(cfg: Config) -> Any:
     """Resize + center crop, no jitter or flip: the evaluation view of a clip (DESIGN 6)."""
-    return ClipTransform(
-        resize=tuple(cfg.data.resize),
-        crop=cfg.data.crop,
-        train=False,
-        color_jitter=0.0,
-        hflip=False,
-        input=cfg.data.input,
-        resize_on_decode=cfg.data.resize_on_decode,
-    )
+    return ClipTransform.from_config(cfg.data, train=False)  # jitter and flip: train only
 
 
 def conv5_to_vector(fmap: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,7 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -49,7 +49,7 @@ def _atomic_write(path: Path, text: str) -> None:
 def write_json(path: str | Path, obj: Any) -> Path:
     """``obj`` as indented JSON (numpy / torch values converted, NaN written as null)."""
     path = Path(path)
-    _atomic_write(path, json.dumps(_jsonable(obj), indent=2) + "\n")
+    atomic_write(path, json.dumps(_jsonable(obj), indent=2) + "\n")
     return path
 
 
@@ -142,5 +142,5 @@ def write_report(
         lines += ["## Config", "", "```yaml",
                   yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip(), "```", ""]
     path = out / f"{name}.md"
-    _atomic_write(path, "\n".join(lines))
+    atomic_write(path, "\n".join(lines))
     return path

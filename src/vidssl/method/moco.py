@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -169,6 +170,7 @@ def split_forward(module: nn.Module, x: Tensor, splits: int) -> Tensor:
     return torch.cat([module(part) for part in x.chunk(splits)])
 
 
+@functools.lru_cache(maxsize=64)
 def bn_splits_for(batch: int, world: int = 1) -> int:
     """The fewest BN sub-batches per process that keep every query's BN group and its key's BN
     group from sharing any sample but the query's own video.
@@ -247,6 +249,7 @@ class MoCo(nn.Module):
         self.key_projection = copy.deepcopy(self.projection).requires_grad_(False)
         self.queue = KeyQueue(queue_size, dim, seed=seed)
         self._pending_keys: Tensor | None = None
+        self._deals: dict[tuple[int, int, str], tuple[Tensor, Tensor]] = {}
 
     def splits(self, batch: int) -> int:
         """BN sub-batches per process for a batch of ``batch`` (1 unless ``key_bn`` is shuffle)."""
@@ -266,6 +269,15 @@ class MoCo(nn.Module):
         if self.training and torch.is_grad_enabled():
             return split_forward(encoder, x, self.splits(x.shape[0]))
         return encoder(x)
+
+    def _deal(self, n: int, groups: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """:func:`interleave` and its inverse, made once per (batch, groups, device): the deal
+        is fixed, so the training step need not rebuild and re-sort it."""
+        key = (n, groups, str(device))
+        if key not in self._deals:
+            perm = interleave(n, groups, device)
+            self._deals[key] = (perm, torch.argsort(perm))
+        return self._deals[key]
 
     def _key_encoder(self, x: Tensor) -> Tensor:
         return self.key_projection(self.key_backbone(x))
@@ -287,13 +299,13 @@ class MoCo(nn.Module):
         if self.key_bn != "shuffle" or world * splits <= 1:
             return self._key_encoder(x).float()
         everyone = all_gather_cat(x)
-        perm = interleave(everyone.shape[0], world * splits, x.device)
+        perm, inverse = self._deal(everyone.shape[0], world * splits, x.device)
         rank = dist.get_rank() if world > 1 else 0
         mine = perm[rank * b:(rank + 1) * b]
         keys = all_gather_cat(split_forward(self._key_encoder, everyone.index_select(0, mine),
                                             splits))
         # keys[j] belongs to everyone[perm[j]]: sample i sits at j = argsort(perm)[i]
-        back = torch.argsort(perm)[rank * b:(rank + 1) * b]
+        back = inverse[rank * b:(rank + 1) * b]
         return keys.index_select(0, back).float()
 
     def add_term(self, feats: Tensor, key_clip: Tensor, training: bool, weight: float,

@@ -102,12 +102,7 @@ def _check_resume(state: dict[str, Any], path: Path, cfg: Config, fingerprint: s
 
 def train_transform(cfg: Config) -> Any:
     """The training augmentation of DESIGN 6: resize, random crop, colour jitter, flip."""
-
-    return ClipTransform(
-        resize=tuple(cfg.data.resize), crop=cfg.data.crop, train=True,
-        color_jitter=cfg.data.color_jitter, hflip=cfg.data.hflip, input=cfg.data.input,
-        resize_on_decode=cfg.data.resize_on_decode,
-    )
+    return ClipTransform.from_config(cfg.data, train=True)
 
 
 def build_finetune_optimizer(model: VideoClassifier, cfg: Config) -> torch.optim.Optimizer:
@@ -121,11 +116,6 @@ def build_finetune_optimizer(model: VideoClassifier, cfg: Config) -> torch.optim
     if ft.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=ft.lr, weight_decay=ft.weight_decay)
     raise ValueError(f"finetune.optimizer must be sgd or adamw; got '{ft.optimizer}'")
-
-
-def _autocast(device: torch.device, precision: str) -> Any:
-
-    return autocast(device, precision)
 
 
 def finetune(
@@ -301,7 +291,7 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
     def step_fn(b: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
         x = b["clip"].to(dev, non_blocking=True)
         y = b["label"].to(dev, non_blocking=True)
-        with _autocast(dev, cfg.train.precision):
+        with autocast(dev, cfg.train.precision):
             logits = train_model(x)
             loss = nn.functional.cross_entropy(logits.float(), y)
         # sums over the epoch's clips (the last batch may be smaller): weighted by len(y)

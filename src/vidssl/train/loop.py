@@ -274,7 +274,7 @@ def train_loop(
                     steps_this_call += 1
                     for k, v in metrics.items():
                         add = v.detach().float() if isinstance(v, torch.Tensor) else v
-                        sums[k] = sums[k] + add if k in sums else 0 + add
+                        sums[k] = sums.get(k, 0) + add
                     n_seen += 1
                     bar.update(1)
                     shown = postfix(epoch, pos.step, metrics, sums) if postfix else None

@@ -42,13 +42,11 @@ from vidssl.train.checkpoint import (
 )
 from vidssl.train.devices import batch_to_device
 from vidssl.train.logger import MetricsLogger
-from vidssl.train.loop import (  # noqa: F401 - Interrupted, StopRequest, ...: public here too
+from vidssl.train.loop import (  # noqa: F401 - Interrupted, NonFiniteLossError: public here too
     EpochEnd,
     Interrupted,
     NonFiniteLossError,
     Position,
-    StopRequest,
-    check_finite,
     restore_training_state,
     resume_state,
     train_loop,
@@ -327,7 +325,6 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
     if resume:
         ckpt, history = resume_state(cfg, out, resume, overwrite, ctx.is_main, kind="pretrain",
                                      keys=RESUME_KEYS, checkpoint_name=CHECKPOINT_NAME)
-        start = Position(ckpt["epoch"], ckpt["step"], ckpt.get("epoch_step", 0))
     elif ctx.is_main:
         _start_fresh(out, overwrite)
     configure_threads(cfg.train.threads)
@@ -340,8 +337,7 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
     scheduler = build_scheduler(optimizer, cfg, steps)
     scaler = dist_utils.grad_scaler(device, cfg.train.precision)
     if ckpt is not None:
-        restored = _restore(ckpt, resume, cfg, ctx, model, optimizer, scheduler, scaler, steps)
-        start.step, start.epoch_step = restored.step, restored.epoch_step
+        start = _restore(ckpt, resume, cfg, ctx, model, optimizer, scheduler, scaler, steps)
     if cfg.view.checkpoint and hasattr(model, "set_key_generator"):
         _attach_view_generator(model, cfg, device)
     train_model = dist_utils.wrap_model(model, ctx, cfg)
@@ -404,7 +400,7 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
     train_loop(step_fn=step_fn, optimizer=optimizer, batches=batches, start=start,
                epochs=cfg.train.epochs, steps_per_epoch=steps, save=save, end_epoch=end_epoch,
                logger=logger, scheduler=scheduler, scaler=scaler,
-               after_step=lambda: dist_utils.unwrap(train_model).after_step(), ctx=ctx,
+               after_step=model.after_step, ctx=ctx,
                checkpoint_every=cfg.train.checkpoint_every, postfix=postfix,
                progress=progress, desc=f"pretrain {cfg.name}",
                stop_after_steps=stop_after_steps)

@@ -237,4 +237,4 @@ def config_changes(old: dict[str, Any], new: dict[str, Any], what: str,
             f"that change the run: {shown}{more}. Resume with the run's own config "
             "(config.yaml in its folder), or start a new run in another folder"
         )
-    return {k: v for k, v in changed.items()}
+    return changed

@@ -45,7 +45,6 @@ from vidssl.train.devices import resolve_device
 from vidssl.train.logger import MetricsLogger
 from vidssl.train.loop import (
     EpochEnd,
-    NonFiniteLossError,
     Position,
     restore_training_state,
     resume_state,
@@ -63,10 +62,6 @@ from vidssl.train.run_dir import claim_run_dir, clear_run, refuse_existing_run
 
 VIEW_FORMAT = "vidssl-view-v1"
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-# A view-module loss became NaN or infinite (the name this module has always raised).
-NonFiniteViewLossError = NonFiniteLossError
 RESUME_KEYS = ("config", "generator", "flow", "epoch", "step")
 
 
