@@ -614,6 +614,7 @@ COLUMNS: list[tuple[str, str, str, float, str]] = [
     ("rate MSE", "pretext", "rate_mse", 1, "{:.2f}"),
     ("rate acc", "pretext", "rate_acc", 100, "{:.1f}"),
     ("contr. loss", "pretext", "loss_contrastive", 1, "{:.2f}"),
+    ("contr. acc", "pretext", "contrastive_acc", 100, "{:.1f}"),
     ("cls acc", "pretext", "cls_acc", 100, "{:.1f}"),
     ("retr. top-1", "retrieval", "top1", 100, "{:.1f}"),
     ("retr. top-5", "retrieval", "top5", 100, "{:.1f}"),

@@ -123,6 +123,9 @@ class ContrastiveConfig:
     # GPU processes) | none (one BN batch: the leak, for the ablation only)
     key_bn: str = "shuffle"
     bn_splits: int = 0  # BN sub-batches per process for shuffle; 0 = automatic (moco.bn_splits_for)
+    # keep keys of the query's own video out of its negatives (method/moco.py MoCo.loss): a queue
+    # longer than an epoch holds older keys of every video; false = the plain MoCo loss
+    exclude_own_video: bool = True
 
 
 @dataclass

@@ -31,7 +31,7 @@ def test_queue_is_in_state_dict_and_restores() -> None:
     queue.enqueue(torch.randn(4, 3))
     queue.enqueue(torch.randn(4, 3))
     state = queue.state_dict()
-    assert set(state) == {"keys", "ptr"}
+    assert set(state) == {"keys", "ptr", "ids"}
     other = KeyQueue(size=8, dim=3, seed=5)
     other.load_state_dict(state)
     torch.testing.assert_close(other.newest_first(), queue.newest_first())
@@ -164,3 +164,69 @@ def test_key_bn_groups_share_only_the_query_itself() -> None:
     assert [sorted(g) for g in queries] == [list(range(s * m, (s + 1) * m)) for s in range(4)]
     for g in keys:
         assert len({query_group[i] for i in g}) == len(g) == m
+
+
+# ------------------------------------------------------------------ own-video negatives
+
+
+def test_queue_keeps_video_ids_and_old_checkpoints_load_with_unknown_ids() -> None:
+    queue = KeyQueue(size=6, dim=2)
+    assert (queue.ids == -1).all()  # the initial random keys belong to no video
+    queue.enqueue(torch.randn(4, 2), torch.tensor([3, 1, 4, 1]))
+    queue.enqueue(torch.randn(4, 2), torch.tensor([5, 9, 2, 6]))  # wraps: 6 slots
+    assert sorted(queue.ids.tolist()) == sorted([4, 1, 5, 9, 2, 6])
+    queue.enqueue(torch.randn(2, 2))  # keys without ids: unknown
+    assert (queue.ids == -1).sum() == 2
+    old = {k: v for k, v in queue.state_dict().items() if k != "ids"}  # written before ids
+    other = KeyQueue(size=6, dim=2)
+    other.load_state_dict(old)
+    assert (other.ids == -1).all()
+    torch.testing.assert_close(other.keys, queue.keys)
+
+
+def _moco_with_own_video_in_queue(exclude: bool) -> tuple[float, float]:
+    """A queue holding exactly the positive key of every query, under the query's video id:
+    (accuracy, loss) of a training forward."""
+    from vidssl.method.moco import MoCo
+
+    torch.manual_seed(0)
+    enc = nn.Sequential(nn.Flatten(), nn.Linear(12, 8))
+    enc.feature_dim = 8  # type: ignore[attr-defined]
+    moco = MoCo(enc, 8, dim=8, queue_size=16, momentum=0.99, temperature=0.1,
+                similarity="cosine", key_bn="none", exclude_own_video=exclude).train()
+    clip = torch.randn(4, 3, 1, 2, 2)
+    ids = torch.tensor([7, 8, 9, 10])
+    keys = moco.encode_keys(clip, training=True)
+    for _ in range(4):  # the queue: four copies of this batch's own keys, under its ids
+        moco.queue.enqueue(keys, ids)
+    with torch.enable_grad():
+        loss, acc = moco.loss(enc(clip), clip, training=True, ids=ids)
+    return float(acc), float(loss)
+
+
+def test_own_video_keys_in_the_queue_are_no_negatives() -> None:
+    """Older keys of the query's own video are as close as its positive: kept as negatives they
+    cap instance discrimination (the positive never beats them); excluded, it is not capped."""
+    acc_kept, loss_kept = _moco_with_own_video_in_queue(exclude=False)
+    acc_excl, loss_excl = _moco_with_own_video_in_queue(exclude=True)
+    assert acc_kept == 0.0
+    assert loss_excl < loss_kept
+    assert acc_excl == 1.0  # the other videos' keys are farther than the query's own
+
+
+def test_held_out_forwards_never_mask() -> None:
+    """Held-out videos are not the training videos the queue's ids name: no masking there."""
+    from vidssl.method.moco import MoCo
+
+    enc = nn.Sequential(nn.Flatten(), nn.Linear(12, 8))
+    moco = MoCo(enc, 8, dim=8, queue_size=8, momentum=0.99, temperature=0.1,
+                similarity="cosine", key_bn="none").eval()
+    clip = torch.randn(4, 3, 1, 2, 2)
+    ids = torch.tensor([0, 1, 2, 3])
+    with torch.no_grad():
+        keys = moco.encode_keys(clip, training=False)
+        moco.queue.enqueue(torch.cat([keys, keys]), torch.cat([ids, ids]))
+        with_ids = moco.loss(enc(clip), clip, training=False, ids=ids)
+        without = moco.loss(enc(clip), clip, training=False)
+    assert float(with_ids[0]) == float(without[0])  # the identical entries stay negatives
+    assert float(with_ids[0]) > math.log(2)  # (each query has copies of its key among them)

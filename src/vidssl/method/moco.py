@@ -68,10 +68,15 @@ class KeyQueue(nn.Module):
 
     The queue starts filled with random unit vectors, as in MoCo: they act as uninformative
     negatives until the first ``size / batch`` steps have replaced them.
+
+    ``ids`` (size,) holds the video index each key came from (-1: unknown, e.g. the initial
+    random keys), so :class:`MoCo` can keep a query's own video out of its negatives. A
+    checkpoint written before ``ids`` existed loads with every id unknown.
     """
 
     keys: Tensor
     ptr: Tensor
+    ids: Tensor
 
     def __init__(self, size: int, dim: int, seed: int = 0) -> None:
         super().__init__()
@@ -80,29 +85,43 @@ class KeyQueue(nn.Module):
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("keys", F.normalize(torch.randn(size, dim, generator=g), dim=1))
         self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
+        self.register_buffer("ids", torch.full((size,), -1, dtype=torch.long))
+        self._register_load_state_dict_pre_hook(_ids_unknown_if_missing)
 
     @property
     def size(self) -> int:
         return self.keys.shape[0]
 
     @torch.no_grad()
-    def enqueue(self, new: Tensor) -> None:
-        """Append ``new`` (b, dim), overwriting the ``b`` oldest entries (the last ``size`` if
-        ``b > size``)."""
+    def enqueue(self, new: Tensor, ids: Tensor | None = None) -> None:
+        """Append ``new`` (b, dim) and their video ids (b,) (None: unknown), overwriting the
+        ``b`` oldest entries (the last ``size`` if ``b > size``)."""
         if new.dim() != 2 or new.shape[1] != self.keys.shape[1]:
             raise ValueError(
                 f"keys must be (b, {self.keys.shape[1]}); got shape {tuple(new.shape)}"
             )
+        if ids is not None and ids.shape != new.shape[:1]:
+            raise ValueError(f"ids must be ({new.shape[0]},); got shape {tuple(ids.shape)}")
         new = new.detach()[-self.size :].to(self.keys.dtype)
         b = new.shape[0]
         idx = (self.ptr + torch.arange(b, device=self.keys.device)) % self.size
         self.keys.index_copy_(0, idx, new)
+        new_ids = (torch.full((b,), -1, dtype=torch.long, device=self.ids.device)
+                   if ids is None else ids.detach()[-self.size:].to(self.ids))
+        self.ids.index_copy_(0, idx, new_ids)
         self.ptr.copy_((self.ptr + b) % self.size)
 
     def newest_first(self) -> Tensor:
         """All entries ordered from the most recently enqueued to the oldest: ``(size, dim)``."""
         idx = (self.ptr - 1 - torch.arange(self.size, device=self.keys.device)) % self.size
         return self.keys.index_select(0, idx)
+
+
+def _ids_unknown_if_missing(state: dict[str, Any], prefix: str, *_: Any) -> None:
+    """A queue saved before it kept video ids: load it with every id unknown (-1)."""
+    if prefix + "keys" in state and prefix + "ids" not in state:
+        size = state[prefix + "keys"].shape[0]
+        state[prefix + "ids"] = torch.full((size,), -1, dtype=torch.long)
 
 
 def info_nce(pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
@@ -226,6 +245,10 @@ class MoCo(nn.Module):
         hidden: the projection head's hidden size (0 = ``feature_dim``).
         similarity / chunks / matching: the logit (DESIGN section 4): ``cosine`` or ``shuffle``.
         key_bn: ``shuffle`` | ``sync`` | ``none`` (module docstring).
+        exclude_own_video: drop queue entries made from the query's own video from its
+            negatives (needs the batch's video ids): when the queue holds more keys than an
+            epoch has videos, older keys of the query's video sit in the queue, and InfoNCE would
+            push the query away from its own video while pulling it to the positive.
         bn_splits: BN sub-batches per process for ``shuffle`` (must divide the batch); 0 = the
             fewest that give the guarantee of :func:`bn_splits_for`.
         seed: the queue's initial random keys.
@@ -234,7 +257,8 @@ class MoCo(nn.Module):
     def __init__(self, encoder: nn.Module, feature_dim: int, dim: int, queue_size: int,
                  momentum: float, temperature: float, *, hidden: int = 0,
                  similarity: str = "shuffle", chunks: int = 1, matching: str = "greedy",
-                 key_bn: str = "shuffle", bn_splits: int = 0, seed: int = 0) -> None:
+                 key_bn: str = "shuffle", bn_splits: int = 0, exclude_own_video: bool = True,
+                 seed: int = 0) -> None:
         super().__init__()
         if key_bn not in KEY_BN_MODES:
             raise ValueError(f"key_bn must be one of {KEY_BN_MODES}; got {key_bn!r}")
@@ -243,12 +267,14 @@ class MoCo(nn.Module):
         self.tau, self.momentum = float(temperature), float(momentum)
         self.similarity = {"kind": similarity, "chunks": chunks, "matching": matching}
         self.key_bn, self.bn_splits = key_bn, int(bn_splits)
+        self.exclude_own_video = bool(exclude_own_video)
         self.projection = ProjectionHead(feature_dim, hidden or feature_dim, dim)
         # the key encoder starts as an exact copy and only ever moves by momentum
         self.key_backbone = copy.deepcopy(encoder).requires_grad_(False)
         self.key_projection = copy.deepcopy(self.projection).requires_grad_(False)
         self.queue = KeyQueue(queue_size, dim, seed=seed)
         self._pending_keys: Tensor | None = None
+        self._pending_ids: Tensor | None = None
         self._deals: dict[tuple[int, int, str], tuple[Tensor, Tensor]] = {}
 
     def splits(self, batch: int) -> int:
@@ -309,28 +335,40 @@ class MoCo(nn.Module):
         return keys.index_select(0, back).float()
 
     def add_term(self, feats: Tensor, key_clip: Tensor, training: bool, weight: float,
-                 terms: list[Tensor], metrics: dict[str, Tensor]) -> None:
+                 terms: list[Tensor], metrics: dict[str, Tensor],
+                 ids: Tensor | None = None) -> None:
         """The contrastive term as every model that holds a MoCo adds it: ``weight`` times
         :meth:`loss` into ``terms``, and ``loss_contrastive`` / ``contrastive_acc`` into
-        ``metrics``."""
-        loss, acc = self.loss(feats, key_clip, training)
+        ``metrics``. ``ids``: the batch's video indices (``batch["index"]``)."""
+        loss, acc = self.loss(feats, key_clip, training, ids)
         terms.append(weight * loss)
         metrics["loss_contrastive"] = loss.detach()
         metrics["contrastive_acc"] = acc
 
     # ---------------------------------------------------------------- the loss and the step
 
-    def loss(self, feats: Tensor, key_clip: Tensor, training: bool) -> tuple[Tensor, Tensor]:
+    def loss(self, feats: Tensor, key_clip: Tensor, training: bool,
+             ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """InfoNCE of the queries ``projection(feats)`` against the keys of ``key_clip`` (the
         positives) and the queue (the negatives). Returns ``(loss, accuracy)``; a training
-        forward holds its keys until :meth:`after_step`."""
+        forward holds its keys (and ``ids``, the batch's video indices) until
+        :meth:`after_step`.
+
+        In a training forward with ``ids`` and ``exclude_own_video``, queue entries of the
+        query's own video are no negatives (logit ``-inf``). Held-out forwards never mask: their
+        videos are not the training videos whose ids the queue holds.
+        """
         q = self.projection(feats)
         keys = self.encode_keys(key_clip, training)
         pos = positive_logits(q, keys, tau=self.tau, **self.similarity)
         neg = similarity_logits(q, self.queue.keys, tau=self.tau, **self.similarity)
+        if training and ids is not None and self.exclude_own_video:
+            own = ids.to(self.queue.ids.device)[:, None] == self.queue.ids[None, :]
+            neg = neg.masked_fill(own, float("-inf"))
         loss, acc = info_nce(pos, neg)
         if training:
             self._pending_keys = keys
+            self._pending_ids = ids
         return loss, acc
 
     @torch.no_grad()
@@ -340,6 +378,7 @@ class MoCo(nn.Module):
         queues stay identical). Call once after each ``optimizer.step()``; a no-op when the last
         forward was not a training step."""
         keys, self._pending_keys = self._pending_keys, None
+        ids, self._pending_ids = self._pending_ids, None
         if keys is None:
             return
         momentum_update(
@@ -347,7 +386,7 @@ class MoCo(nn.Module):
             itertools.chain(encoder.parameters(), self.projection.parameters()),
             self.momentum,
         )
-        self.queue.enqueue(all_gather_cat(keys))
+        self.queue.enqueue(all_gather_cat(keys), None if ids is None else all_gather_cat(ids))
 
 
 def check_queue(queue_size: int, batch_size: int) -> None:
@@ -380,7 +419,7 @@ def from_config(cfg: Config, encoder: nn.Module, similarity: str | None = None) 
                 c.momentum, c.temperature, hidden=cfg.model.proj_hidden,
                 similarity=similarity or c.similarity, chunks=cfg.sampler.n_segments,
                 matching=c.matching, key_bn=c.key_bn, bn_splits=c.bn_splits,
-                seed=cfg.train.seed)
+                exclude_own_video=c.exclude_own_video, seed=cfg.train.seed)
 
 
 def rename_legacy_keys(state_dict: dict[str, Any], prefix: str = "") -> None:

@@ -220,7 +220,7 @@ class PretextModel(nn.Module):
 
         if self.moco is not None:
             self.moco.add_term(feats, self._key_clips(batch, training), training,
-                               self.w_contrastive, terms, metrics)
+                               self.w_contrastive, terms, metrics, batch.get("index"))
 
         loss = torch.stack(terms).sum() if len(terms) > 1 else terms[0]
         metrics["loss"] = loss.detach()

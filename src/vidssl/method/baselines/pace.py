@@ -115,7 +115,8 @@ class PaceModel(RateClassifier):
             metrics["loss_rate"] = loss_rate.detach()
             metrics["rate_acc"] = acc
         if self.moco is not None:
-            self.moco.add_term(feats, batch["key"], training, self.w_contrastive, terms, metrics)
+            self.moco.add_term(feats, batch["key"], training, self.w_contrastive, terms, metrics,
+                               batch.get("index"))
         loss = torch.stack(terms).sum() if len(terms) > 1 else terms[0]
         metrics["loss"] = loss.detach()
         return loss, metrics
