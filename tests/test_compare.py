@@ -157,6 +157,19 @@ def test_interval_arithmetic_matches_a_hand_computation() -> None:
     assert "| ref | 40.0 | 50.0 | 1 |" in one and "| better | +5.0 | +2.0 |" in one
     assert "One seed per row" in one
 
+    # a ladder (reference: previous): each row against the row above it, seed by seed
+    rows.append(row("best", [0.50, 0.50, 0.60], [0.52, 0.47, 0.51]))
+    ladder = paired_differences(rows, "previous", "test")
+    assert list(ladder) == ["better − ref", "best − better"]
+    assert ladder["better − ref"]["retr. top-1"]["mean"] == pytest.approx(5.0)
+    # best - better: +5, 0, +8 -> mean 13/3
+    assert ladder["best − better"]["retr. top-1"]["mean"] == pytest.approx(13 / 3)
+    assert ladder["best − better"]["probe"]["mean"] == pytest.approx(0.0, abs=1e-9)
+    spec = parse_compare({"base": "demo.yaml", "out_dir": "o", "name": "t",
+                          "reference": "previous",
+                          "methods": [{"name": "ref"}, {"name": "better"}, {"name": "best"}]})
+    assert "Paired difference against the row above (test)" in summary_markdown(spec, rows)
+
 
 def test_resumed_multiseed_compare_equals_an_uninterrupted_one(tmp_path) -> None:
     evaluations = ["pretext", "retrieval", "probe"]

@@ -22,7 +22,8 @@ same way::
       overrides: [train.epochs=2]
     seeds: [0, 1, 2]                # optional: every row runs once per seed (--seeds overrides)
     reference: order                # optional: the row paired differences are taken against
-                                    # (default: the first row)
+                                    # (default: the first row); `previous`: each row against
+                                    # the row above it (a ladder: what each rung adds)
 
 A row's config is ``base`` + ``overrides`` + the row's ``overrides`` + the command line's
 ``KEY=VALUE`` (last wins), with ``train.out_dir`` set to ``<out_dir>/<name>/pretrain``. The view
@@ -151,7 +152,9 @@ class CompareSpec:
     source: Path | None = None
     view: dict[str, Any] | None = None  # {config: path or None, overrides: [...]}
     seeds: list[int] | None = None  # None: one run per row in its own folder (no seed folders)
-    reference: str = ""  # row that paired differences are taken against; "" = the first row
+    # row that paired differences are taken against; "" = the first row; PREVIOUS = each row
+    # against the row above it
+    reference: str = ""
 
     def reference_name(self) -> str:
         return self.reference or self.methods[0].name
@@ -243,9 +246,9 @@ def parse_compare(raw: dict[str, Any], source: Path | None = None) -> CompareSpe
         }
     seeds = check_seeds(raw["seeds"], f"{where}: seeds") if "seeds" in raw else None
     reference = str(raw.get("reference") or "")
-    if reference and reference not in {m.name for m in methods}:
+    if reference and reference not in {m.name for m in methods} | {PREVIOUS}:
         raise CompareError(f"{where}: reference '{reference}' is not a method name "
-                           f"(methods: {', '.join(m.name for m in methods)})")
+                           f"(methods: {', '.join(m.name for m in methods)}) or '{PREVIOUS}'")
     return CompareSpec(
         seeds=seeds,
         reference=reference,
@@ -667,6 +670,9 @@ def markdown_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
 # Seeds: mean and 95% interval per metric, paired differences against the reference row
 # --------------------------------------------------------------------------------------------
 
+# ``reference: previous``: each row's paired differences against the row above it.
+PREVIOUS = "previous"
+
 # Table order: val (choose on it) before test (report it).
 TABLE_SPLITS = ("val", "test")
 LEVEL = 0.95
@@ -719,19 +725,22 @@ def summarise(rows: Sequence[dict[str, Any]], split: str) -> dict[str, dict[str,
 
 def paired_differences(rows: Sequence[dict[str, Any]], reference: str,
                        split: str) -> dict[str, dict[str, Any]]:
-    """Each row minus the ``reference`` row (by name), seed by seed: the same seed makes a pair
-    (same videos, same seed for everything random), and the interval is the paired t-interval.
-    ``above_zero`` / ``below_zero``: the whole interval lies on that side (never with one pair,
-    which has no interval). Only evaluation metrics (not cost); only seeds both rows ran."""
-    ref = next((r for r in rows if r["name"] == reference), None)
-    if ref is None:
-        return {}
+    """Each row minus the ``reference`` row (by name; :data:`PREVIOUS`: minus the row above
+    it), seed by seed: the same seed makes a pair (same videos, same seed for everything
+    random), and the interval is the paired t-interval. ``above_zero`` / ``below_zero``: the
+    whole interval lies on that side (never with one pair, which has no interval). Only
+    evaluation metrics (not cost); only seeds both rows ran."""
+    if reference == PREVIOUS:
+        pairs = list(zip(rows[1:], rows[:-1]))
+    else:
+        ref = next((r for r in rows if r["name"] == reference), None)
+        if ref is None:
+            return {}
+        pairs = [(row, ref) for row in rows if row is not ref]
     cost = {t for t, ev, *_ in COLUMNS if not ev}
-    base = _per_seed(ref, split)
     out: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row is ref:
-            continue
+    for row, ref in pairs:
+        base = _per_seed(ref, split)
         cols: dict[str, Any] = {}
         for title, per in _per_seed(row, split).items():
             seeds = [k for k in per if k in base.get(title, {})]
@@ -742,7 +751,7 @@ def paired_differences(rows: Sequence[dict[str, Any]], reference: str,
             iv["above_zero"] = half is not None and iv["mean"] - half > 0
             iv["below_zero"] = half is not None and iv["mean"] + half < 0
             cols[title] = iv
-        out[_label(row)] = cols
+        out[_label(row) if reference != PREVIOUS else f"{_label(row)} − {_label(ref)}"] = cols
     return out
 
 
@@ -790,7 +799,8 @@ def summary_markdown(spec: CompareSpec, rows: Sequence[dict[str, Any]]) -> str:
     seeds = sorted({k for r in rows for k in r["runs"]}, key=lambda k: (len(k), k))
     n_max = max((len(r["runs"]) for r in rows), default=0)
     ref = spec.reference_name()
-    ref_label = next((_label(r) for r in rows if r["name"] == ref), None)
+    ref_label = ("the row above" if ref == PREVIOUS
+                 else next((_label(r) for r in rows if r["name"] == ref), None))
     if ref_label is None:
         ref_label = f"{ref} (not run yet: no differences)"
     lines = [f"## {spec.name}"]
