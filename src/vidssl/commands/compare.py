@@ -48,6 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="cpu, cuda or cuda:N (shortcut for train.device=...)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="DataLoader worker processes (shortcut for data.num_workers=N)")
+    p.add_argument("--results", metavar="FILE",
+                   help="also write this comparison's tables and chart as its own section of a "
+                        "results document (e.g. docs/RESULTS.md), replacing the section it wrote "
+                        "before and keeping everything else (vidssl/results.py)")
     p.add_argument("--table-only", action="store_true",
                    help="run nothing: rebuild the table and chart from the finished methods")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -81,7 +85,16 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print("vidssl compare: no finished methods to tabulate", file=sys.stderr)
         return 1
-    print(paths["md"].read_text())
+    table = paths["md"].read_text()
+    if args.results:
+        from vidssl.results import update_results
+
+        command = " ".join(["vidssl compare --config", args.config,
+                            *([f"--seeds {args.seeds}"] if args.seeds is not None else []),
+                            *extra])
+        paths["results"] = update_results(Path(args.results), spec.out_dir.name, command,
+                                          table, paths.get("png"))
+    print(table)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     print(f"wall time: {time.perf_counter() - t0:.0f} s")
