@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from vidssl.data.transforms import ClipTransform
@@ -55,3 +56,20 @@ def test_frame_differences():
     assert torch.equal(out[:, -1], out[:, -2])  # last difference repeated
     still = t(static_clip(T, 16, 16), np.random.default_rng(0))
     assert torch.all(still == 0)
+
+
+@pytest.mark.parametrize("input_kind", ["rgb", "diff"])
+def test_batch_equals_clips_transformed_one_after_another(input_kind: str) -> None:
+    """A pretext sample's query and key (and an evaluation video's clips) go through
+    ``ClipTransform.batch`` in one call: each clip must get exactly the random choices and the
+    pixels it would get alone, in the same order of draws."""
+    t = ClipTransform(resize=(20, 24), crop=16, train=True, color_jitter=0.4, hflip=True,
+                      input=input_kind)
+    clips = np.random.default_rng(0).integers(0, 256, (5, 6, 30, 40, 3), dtype=np.uint8)
+    rng = np.random.default_rng(7)
+    one_by_one = torch.stack([t(c, rng) for c in clips])
+    after = rng.random()
+    rng = np.random.default_rng(7)
+    batched = t.batch(clips, rng)
+    torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=1e-5)
+    assert rng.random() == after  # the same number of draws

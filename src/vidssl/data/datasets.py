@@ -57,6 +57,16 @@ class _VideoDataset(Dataset):
         frames at the video's own size."""
         return video.frames(indices, size=getattr(self.transform, "decode_size", None))
 
+    def _clips(self, frames: np.ndarray, n: int, rng: np.random.Generator) -> torch.Tensor:
+        """``n`` consecutive clips of ``frames`` (``n * T`` frames), each transformed with its
+        own random draws, as ``(n, 3, T, crop, crop)``: in one batched call for a
+        :class:`ClipTransform` (``ClipTransform.batch``), clip by clip for any other callable."""
+        clips = frames.reshape(n, -1, *frames.shape[1:])
+        batch = getattr(self.transform, "batch", None)
+        if batch is not None:
+            return batch(clips, rng)
+        return torch.stack([self.transform(c, rng) for c in clips])
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self._rng(index)
         i = int(index)
@@ -124,15 +134,15 @@ class PretextDataset(_VideoDataset):
             if d.looped:
                 self.skip_log.short(video.path, video.num_frames, self.sampler.clip_len)
         frames = self._frames(video, np.concatenate([d.indices for d in draws]))
-        T = self.sampler.clip_len
         q = draws[0]
+        clips = self._clips(frames, len(draws), rng)
         item = {
-            "clip": self.transform(frames[:T], rng),
+            "clip": clips[0],
             "order": torch.tensor(q.order, dtype=torch.int64),
             "rates": torch.from_numpy(q.rates.astype(np.float32)),
         }
         if self.with_key:
-            item["key"] = self.transform(frames[T:], rng)
+            item["key"] = clips[1]
         return item
 
 
@@ -191,6 +201,4 @@ class MultiClipDataset(_VideoDataset):
             self.skip_log.short(video.path, video.num_frames, needed)
         idx = uniform_clip_indices(video.num_frames, self.clip_len, self.step, self.clips)
         frames = self._frames(video, idx.reshape(-1))
-        T = self.clip_len
-        clips = [self.transform(frames[j * T : (j + 1) * T], rng) for j in range(self.clips)]
-        return {"clips": torch.stack(clips)}
+        return {"clips": self._clips(frames, self.clips, rng)}

@@ -51,12 +51,15 @@ _GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma weights, as PIL and torchvision 
 
 
 def frame_differences(x: torch.Tensor) -> torch.Tensor:
-    """Frame differences of a (3, T, H, W) clip in [0, 1], scaled to O(1) (module docstring)."""
-    if x.shape[1] < 2:
+    """Frame differences of a ``(3, T, H, W)`` clip, or of each clip of an ``(N, 3, T, H, W)``
+    batch, in [0, 1], scaled to O(1) per clip (module docstring)."""
+    if x.dim() == 4:
+        return frame_differences(x[None])[0]
+    if x.shape[2] < 2:
         return torch.zeros_like(x)
-    d = x[:, 1:] - x[:, :-1]
-    d = torch.cat([d, d[:, -1:]], dim=1)
-    rms = d.pow(2).mean().sqrt().clamp_min(1.0 / 255.0)
+    d = x[:, :, 1:] - x[:, :, :-1]
+    d = torch.cat([d, d[:, :, -1:]], dim=2)
+    rms = d.pow(2).mean(dim=(1, 2, 3, 4), keepdim=True).sqrt().clamp_min(1.0 / 255.0)
     return d / rms
 
 
@@ -109,45 +112,79 @@ class ClipTransform:
             resize_on_decode=d.resize_on_decode,
         )
 
-    def _jitter(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    def _draw(self, rng: np.random.Generator) -> tuple[int, int, np.ndarray | None, bool]:
+        """One clip's random choices, in a fixed order: crop corner, jitter factors
+        (brightness, contrast, saturation), flip. Clips of a batch draw one after another, so
+        a batch draws exactly what the same clips transformed one at a time would."""
+        h, w = self.resize
+        if not self.train:
+            return (h - self.crop) // 2, (w - self.crop) // 2, None, False
+        top = int(rng.integers(0, h - self.crop + 1))
+        left = int(rng.integers(0, w - self.crop + 1))
         s = self.color_jitter
-        b, c, sat = rng.uniform(max(0.0, 1 - s), 1 + s, size=3)
-        x = x * float(b)
-        w = torch.tensor(_GREY, dtype=x.dtype).view(3, 1, 1, 1)
-        grey = (x.clamp(0, 1) * w).sum(0, keepdim=True)
-        x = (x - grey.mean()) * float(c) + grey.mean()
-        grey = (x.clamp(0, 1) * w).sum(0, keepdim=True)
-        return (x - grey) * float(sat) + grey
+        jitter = rng.uniform(max(0.0, 1 - s), 1 + s, size=3) if s > 0 else None
+        flip = bool(self.hflip and rng.random() < 0.5)
+        return top, left, jitter, flip
+
+    @staticmethod
+    def _jitter(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+        """Brightness, contrast, saturation of ``(N, 3, T, H, W)`` clips; ``factors`` (N, 3)."""
+        b, c, sat = (factors[:, i].view(-1, 1, 1, 1, 1) for i in range(3))
+        x = x * b
+        w = torch.tensor(_GREY, dtype=x.dtype).view(1, 3, 1, 1, 1)
+        grey = (x.clamp(0, 1) * w).sum(1, keepdim=True)
+        mean = grey.mean(dim=(1, 2, 3, 4), keepdim=True)
+        x = (x - mean) * c + mean
+        grey = (x.clamp(0, 1) * w).sum(1, keepdim=True)
+        return (x - grey) * sat + grey
 
     def __call__(
         self, frames: np.ndarray | torch.Tensor, rng: np.random.Generator | None = None
     ) -> torch.Tensor:
-        """``rng`` draws the augmentation; the evaluation transform draws nothing, so it may
-        be left out there (a fresh unseeded generator is used otherwise)."""
-        if rng is None:
-            rng = np.random.default_rng()
-        clip = torch.as_tensor(np.asarray(frames))
+        """One uint8 clip ``(T, H, W, 3)`` -> ``(3, T, crop, crop)``. ``rng`` draws the
+        augmentation; the evaluation transform draws nothing, so it may be left out there (a
+        fresh unseeded generator is used otherwise)."""
+        clip = np.asarray(frames)
         if clip.ndim != 4 or clip.shape[-1] != 3:
             raise ValueError(f"expected a (T, H, W, 3) clip; got {tuple(clip.shape)}")
-        x = clip.permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, H, W)
+        return self.batch(clip[None], rng)[0]
+
+    def batch(
+        self, clips: np.ndarray | torch.Tensor, rng: np.random.Generator | None = None
+    ) -> torch.Tensor:
+        """``N`` uint8 clips ``(N, T, H, W, 3)`` of one video -> ``(N, 3, T, crop, crop)``,
+        each with its own random choices, equal to ``N`` calls one after another. Why batch:
+        at the demo's 32x32 every tensor op costs more in dispatch than in arithmetic, and a
+        pretext sample has two clips (query and key), an evaluation video several."""
+        if rng is None:
+            rng = np.random.default_rng()
+        x = torch.as_tensor(np.asarray(clips))
+        if x.ndim != 5 or x.shape[-1] != 3:
+            raise ValueError(f"expected (N, T, H, W, 3) clips; got {tuple(x.shape)}")
+        n, t = x.shape[:2]
+        x = x.flatten(0, 1).permute(0, 3, 1, 2).float().div_(255.0)  # (N*T, 3, H, W)
         if tuple(x.shape[-2:]) != self.resize:
             x = F.interpolate(
                 x, size=self.resize, mode="bilinear", align_corners=False, antialias=True
             )
-        x = x.permute(1, 0, 2, 3)  # (3, T, H, W)
-        h, w = self.resize
-        if self.train:
-            top = int(rng.integers(0, h - self.crop + 1))
-            left = int(rng.integers(0, w - self.crop + 1))
-        else:
-            top, left = (h - self.crop) // 2, (w - self.crop) // 2
+        x = x.view(n, t, 3, *self.resize).permute(0, 2, 1, 3, 4)  # (N, 3, T, H, W)
+        draws = [self._draw(rng) for _ in range(n)]
+        c = self.crop
         # contiguous: the channel reductions of the jitter are ~10x slower on the permuted view
-        x = x[:, :, top : top + self.crop, left : left + self.crop].contiguous()
-        if self.train and self.color_jitter > 0:
-            x = self._jitter(x, rng)
-        if self.train and self.hflip and rng.random() < 0.5:
-            x = x.flip(-1)
-        x = x.clamp(0.0, 1.0)
+        if len({(top, left) for top, left, _, _ in draws}) == 1:
+            top, left = draws[0][:2]
+            x = x[..., top : top + c, left : left + c].contiguous()
+        else:
+            x = torch.stack([x[i, ..., top : top + c, left : left + c]
+                             for i, (top, left, _, _) in enumerate(draws)])
+        if draws[0][2] is not None:
+            x = self._jitter(x, torch.tensor(np.stack([d[2] for d in draws]), dtype=x.dtype))
+        flips = [i for i, d in enumerate(draws) if d[3]]
+        if flips:
+            idx = torch.tensor(flips)
+            x[idx] = x[idx].flip(-1)
+        x = x.clamp_(0.0, 1.0)
         if self.input == "diff":
             return frame_differences(x).contiguous()
-        return ((x - self.mean) / self.std).contiguous()
+        mean, std = self.mean.unsqueeze(0), self.std.unsqueeze(0)
+        return ((x - mean) / std).contiguous()

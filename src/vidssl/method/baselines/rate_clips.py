@@ -94,13 +94,13 @@ class RateClipDataset(_VideoDataset):
             if wrapped:
                 self.skip_log.short(video.path, video.num_frames, self.clip_len)
         frames = self._frames(video, np.concatenate([d[0] for d in draws]))
-        T = self.clip_len
         k = draws[0][1]
+        clips = self._clips(frames, len(draws), rng)
         item = {
-            "clip": self.transform(frames[:T], rng),
+            "clip": clips[0],
             "rate": torch.tensor(k, dtype=torch.int64),
             "step": torch.tensor(float(self.rates[k])),
         }
         if self.with_key:
-            item["key"] = self.transform(frames[T:], rng)
+            item["key"] = clips[1]
         return item
