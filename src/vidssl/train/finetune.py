@@ -294,16 +294,21 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
         with autocast(dev, cfg.train.precision):
             logits = train_model(x)
             loss = nn.functional.cross_entropy(logits.float(), y)
-        # sums over the epoch's clips (the last batch may be smaller): weighted by len(y)
-        return loss, {"loss_sum": float(loss.detach()) * len(y),
-                      "correct": int((logits.argmax(1) == y).sum()), "seen": len(y)}
+        # sums over the epoch's clips (the last batch may be smaller): weighted by len(y);
+        # detached tensors on the device, read back only when shown or logged (no host sync
+        # per step)
+        return loss, {"loss_sum": loss.detach().float() * len(y),
+                      "correct": (logits.detach().argmax(1) == y).sum(), "seen": len(y)}
 
-    def postfix(epoch: int, step: int, metrics: Any, sums: dict[str, Any]) -> dict[str, Any]:
-        return {"epoch": epoch + 1, "loss": f"{sums['loss_sum'] / sums['seen']:.3f}",
-                "acc": f"{sums['correct'] / sums['seen']:.3f}"}
+    def postfix(epoch: int, step: int, metrics: Any, sums: dict[str, Any]) -> Any:
+        if step % max(1, cfg.train.log_every):
+            return None  # reading the sums back is a host sync: only when they are shown
+        return {"epoch": epoch + 1, "loss": f"{float(sums['loss_sum']) / sums['seen']:.3f}",
+                "acc": f"{float(sums['correct']) / sums['seen']:.3f}"}
 
     def end_epoch(e: EpochEnd) -> dict[str, Any]:
-        loss_sum, correct, seen = (e.sums.get(k, 0) for k in ("loss_sum", "correct", "seen"))
+        loss_sum, correct, seen = (float(e.sums.get(k, 0)) for k in ("loss_sum", "correct",
+                                                                     "seen"))
         if ctx.distributed:  # epoch metrics over every rank's clips
             loss_sum, correct, seen = du.all_reduce_sum(ctx, [loss_sum, correct, seen])
         last.clear()

@@ -145,8 +145,12 @@ def train_view(cfg: Config, out_dir: str | Path, progress: bool = True,
 
 
 def _view_step(module: nn.Module, extractor: nn.Module | None, opt_o: torch.optim.Optimizer,
-               w: Any, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """O's update on the photometric loss, then G's loss (its update is the loop's)."""
+               w: Any, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """O's update on the photometric loss, then G's loss (its update is the loop's).
+
+    The metrics stay detached tensors on the device: the loop sums them and reads them back
+    once per epoch (and the progress bar every ``train.log_every`` steps), so a GPU step does
+    not wait for the host."""
     flow = module.flow(x)
     photo = photometric_loss(x, flow)
     opt_o.zero_grad(set_to_none=True)
@@ -162,7 +166,7 @@ def _view_step(module: nn.Module, extractor: nn.Module | None, opt_o: torch.opti
         terms["infomin"] = infomin_loss(extractor, x, view)
     loss = sum(getattr(w, k) * v for k, v in terms.items())
     values = {"photo": photo, **terms, "loss": loss, "flow_mag": flow.detach().norm(dim=1).mean()}
-    return loss, {k: float(v.detach()) for k, v in values.items()}
+    return loss, {k: v.detach() for k, v in values.items()}
 
 
 def _train_view(cfg: Config, out: Path, progress: bool, ckpt: dict[str, Any] | None,
@@ -194,15 +198,21 @@ def _train_view(cfg: Config, out: Path, progress: bool, ckpt: dict[str, Any] | N
         module.train()
         return make_loader(dataset, cfg, epoch, epoch_step, steps, device)
 
-    def step_fn(batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    def step_fn(batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = batch["clip"].to(device, non_blocking=True)
         return _view_step(module, extractor, opt_o, cfg.view, x)
 
     def end_epoch(e: EpochEnd) -> dict[str, Any]:
-        row = {"epoch": e.epoch + 1, **{k: v / steps for k, v in e.sums.items()}}
+        row = {"epoch": e.epoch + 1, **{k: float(v) / steps for k, v in e.sums.items()}}
         row["lr"] = opt_g.param_groups[0]["lr"]
         row["seconds"] = e.seconds
         return row
+
+    def postfix(epoch: int, step: int, got: dict[str, Any], sums: Any) -> Any:
+        if step % max(1, cfg.train.log_every):
+            return None  # reading the numbers back is a host sync: only when they are shown
+        return {"epoch": epoch + 1, "photo": f"{float(got['photo']):.3f}",
+                "g": f"{float(got['loss']):.3f}"}
 
     def save(pos: Position) -> None:
         training = training_state(pos, optimizers, sched_g)
@@ -214,8 +224,6 @@ def _train_view(cfg: Config, out: Path, progress: bool, ckpt: dict[str, Any] | N
                                                         "flow_mag"),
                nan_what="view loss", nan_where=f"the last good checkpoint is {path}",
                log_step=False, progress=progress, desc="pretrain-view",
-               postfix=lambda epoch, step, got, sums: {
-                   "epoch": epoch + 1, "photo": f"{got['photo']:.3f}",
-                   "g": f"{got['loss']:.3f}"},
+               postfix=postfix,
                stop_after_steps=stop_after_steps)
     return path
