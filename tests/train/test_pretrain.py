@@ -66,6 +66,11 @@ def test_resume_mid_epoch_equals_uninterrupted(tmp_path: Path) -> None:
     _same_state(load_checkpoint(full)["model"], load_checkpoint(resumed)["model"])
     rows = (tmp_path / "part" / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 3  # header + one row per epoch, no duplicate after the resume
+    # and the same epoch means as the uninterrupted run (the stop carried epoch 2's sums)
+    full_rows = (tmp_path / "full" / "metrics.csv").read_text().strip().splitlines()
+    seconds = rows[0].split(",").index("seconds")
+    assert [r.split(",")[:seconds] + r.split(",")[seconds + 1:] for r in rows] == [
+        r.split(",")[:seconds] + r.split(",")[seconds + 1:] for r in full_rows]
 
 
 def test_nan_loss_names_step_and_term_and_keeps_last_checkpoint(tmp_path: Path) -> None:

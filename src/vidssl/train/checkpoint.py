@@ -9,7 +9,9 @@ Layout of a pretraining checkpoint (a plain dict):
 ``format``, ``config`` (the experiment config as a dict), ``backbone`` (the query backbone's
 state_dict, what evaluation reads), ``model`` (the whole pretext model: heads, key encoder,
 queue), ``optimizer``, ``scheduler``, ``epoch`` (completed epochs), ``step`` (optimizer steps
-done), ``epoch_step`` (steps done inside the current epoch, for a mid-epoch resume), ``rng``.
+done), ``epoch_step`` (steps done inside the current epoch, for a mid-epoch resume), ``rng``,
+and after a mid-epoch stop ``epoch_metrics`` (the epoch's metric sums so far, so the resumed
+epoch logs the means an uninterrupted one would).
 """
 
 from __future__ import annotations

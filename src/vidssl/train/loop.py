@@ -15,8 +15,9 @@ row holds (``end_epoch``). The loop owns everything that must behave the same in
   the entries every training checkpoint shares (:func:`training_state`,
   :func:`restore_training_state`: optimizers, schedule, scaler, position, RNG), so that a run
   stopped at any step resumes to the same weights as an uninterrupted one;
-- *metrics and progress*: per-epoch sums of the step metrics, one logged row per epoch, the
-  progress bar;
+- *metrics and progress*: per-epoch sums of the step metrics, one logged row per epoch (a
+  mid-epoch checkpoint carries the sums so far, so a resumed epoch logs the means of an
+  uninterrupted one), the progress bar;
 - *DDP*: a stop request on any rank stops every rank at the same step.
 
 What stays with the callers: building the model, data and optimizers from the config, the
@@ -116,11 +117,17 @@ def check_finite(metrics: dict[str, Any], loss: torch.Tensor, step: int,
 
 @dataclass
 class Position:
-    """Where a run is: completed epochs, optimizer steps done, steps done in this epoch."""
+    """Where a run is: completed epochs, optimizer steps done, steps done in this epoch, and,
+    inside an epoch, what its steps so far measured (``sums`` of the step metrics over
+    ``batches`` steps, in ``seconds``): a run stopped mid-epoch and resumed then logs the
+    epoch's row over all its steps, as an uninterrupted run does."""
 
     epoch: int = 0
     step: int = 0
     epoch_step: int = 0
+    sums: dict[str, Any] = field(default_factory=dict)
+    batches: int = 0
+    seconds: float = 0.0
 
 
 @dataclass
@@ -130,7 +137,9 @@ class EpochEnd:
     epoch: int  # the epoch just finished, 0-based
     step: int
     sums: dict[str, Any] = field(default_factory=dict)  # sums of the step metrics
-    batches: int = 0  # steps summed (this call: a resumed epoch counts only its own)
+    # steps summed: all of the epoch's, also those before a mid-epoch stop when the checkpoint
+    # carried their sums (older checkpoints did not: then only this call's steps)
+    batches: int = 0
     seconds: float = 0.0
     last: bool = False
 
@@ -139,13 +148,21 @@ def training_state(pos: Position, optimizers: dict[str, torch.optim.Optimizer],
                    scheduler: Any = None, scaler: Any = None) -> dict[str, Any]:
     """The checkpoint entries every training run shares: optimizer(s) under their names
     (``optimizer`` for the main one), ``scheduler``, ``scaler`` (fp16 only), ``epoch``,
-    ``step``, ``epoch_step`` and the torch RNG under ``rng``."""
+    ``step``, ``epoch_step``, the torch RNG under ``rng`` and, inside an epoch,
+    ``epoch_metrics`` (the epoch's metric sums so far as numbers, ``batches``, ``seconds``)."""
     state: dict[str, Any] = {name: opt.state_dict() for name, opt in optimizers.items()}
     if scheduler is not None:
         state["scheduler"] = scheduler.state_dict()
     if scaler is not None and scaler.is_enabled():
         state["scaler"] = scaler.state_dict()
     state.update(epoch=pos.epoch, step=pos.step, epoch_step=pos.epoch_step, rng=rng_state())
+    if pos.epoch_step and pos.batches:
+        # numbers, not device tensors: a float32 sum read back as a Python float is exact, so
+        # the resumed sums continue bit for bit
+        state["epoch_metrics"] = {
+            "sums": {k: v.item() if isinstance(v, torch.Tensor) else v
+                     for k, v in pos.sums.items()},
+            "batches": pos.batches, "seconds": pos.seconds}
     return state
 
 
@@ -165,7 +182,13 @@ def restore_training_state(ckpt: dict[str, Any], path: Any,
                               f"({type(exc).__name__}: {str(exc)[:160]})") from None
     if rng:
         set_rng_state(ckpt["rng"])
-    return Position(int(ckpt["epoch"]), int(ckpt.get("step", 0)), int(ckpt.get("epoch_step", 0)))
+    pos = Position(int(ckpt["epoch"]), int(ckpt.get("step", 0)), int(ckpt.get("epoch_step", 0)))
+    partial = ckpt.get("epoch_metrics")
+    if pos.epoch_step and isinstance(partial, dict) and isinstance(partial.get("sums"), dict):
+        pos.sums = dict(partial["sums"])
+        pos.batches = int(partial.get("batches", 0))
+        pos.seconds = float(partial.get("seconds", 0.0))
+    return pos
 
 
 def resume_state(cfg: Any, out: Path, resume: str | Path, overwrite: bool, is_main: bool, *,
@@ -247,9 +270,11 @@ def train_loop(
         with StopRequest(**stop_kw) as stop:
             for epoch in range(start.epoch, epochs):
                 pos.epoch = epoch
-                sums: dict[str, Any] = {}
-                n_seen = 0
-                t0 = time.perf_counter()
+                # an epoch resumed in its middle goes on from the sums its checkpoint carried
+                resumed = epoch == start.epoch and start.epoch_step > 0
+                sums: dict[str, Any] = dict(start.sums) if resumed else {}
+                n_seen = start.batches if resumed else 0
+                t0 = time.perf_counter() - (start.seconds if resumed else 0.0)
                 for batch in batches(epoch, pos.epoch_step):
                     loss, metrics = step_fn(batch)
                     check_finite(metrics, loss, pos.step + 1, guard, nan_where, nan_what)
@@ -285,12 +310,15 @@ def train_loop(
                     if (dist_utils.any_rank(ctx, stop.requested)
                             and pos.epoch_step < steps_per_epoch):
                         if resumable_mid_epoch:
+                            pos.sums, pos.batches = sums, n_seen
+                            pos.seconds = time.perf_counter() - t0
                             save(pos)
                         raise Interrupted
                 last = epoch + 1 == epochs
                 row = end_epoch(EpochEnd(epoch, pos.step, sums, n_seen,
                                          time.perf_counter() - t0, last))
                 pos.epoch, pos.epoch_step = epoch + 1, 0
+                pos.sums, pos.batches, pos.seconds = {}, 0, 0.0
                 logger.log(row, step=pos.step if log_step else None)
                 stopping = dist_utils.any_rank(ctx, stop.requested)
                 if last or stopping or (epoch + 1) % max(1, checkpoint_every) == 0:

@@ -19,8 +19,9 @@ O is updated first, so G is always measured against the flow estimator's latest 
 Outputs in ``out_dir``: ``checkpoint.pt`` (written atomically after every epoch and on Ctrl-C /
 SIGTERM: ``kind``, ``arch``, ``generator``, ``flow``, ``config``, ``epoch``, ``step``, and for
 an exact resume ``optimizer`` (G), ``flow_optimizer`` (O), ``scheduler``, ``epoch_step``,
-``rng``), ``view_metrics.csv`` (one row per epoch: mean losses, mean flow magnitude, learning
-rate, seconds) and ``config.yaml``. The training loop is :mod:`vidssl.train.loop`'s.
+``rng``, mid-epoch ``epoch_metrics``), ``view_metrics.csv`` (one row per epoch: mean losses,
+mean flow magnitude, learning rate, seconds) and ``config.yaml``. The training loop is
+:mod:`vidssl.train.loop`'s.
 """
 
 from __future__ import annotations
@@ -203,7 +204,8 @@ def _train_view(cfg: Config, out: Path, progress: bool, ckpt: dict[str, Any] | N
         return _view_step(module, extractor, opt_o, cfg.view, x)
 
     def end_epoch(e: EpochEnd) -> dict[str, Any]:
-        row = {"epoch": e.epoch + 1, **{k: float(v) / steps for k, v in e.sums.items()}}
+        row = {"epoch": e.epoch + 1,
+               **{k: float(v) / max(1, e.batches) for k, v in e.sums.items()}}
         row["lr"] = opt_g.param_groups[0]["lr"]
         row["seconds"] = e.seconds
         return row
