@@ -60,6 +60,25 @@ def test_embed_gives_the_features_of_vidssl_extract(checkpoint, video_dir, tmp_p
     np.testing.assert_allclose(feats.features, clip_level, rtol=0, atol=1e-6)
 
 
+def test_embedding_one_video_opens_its_file_once(checkpoint, video_dir, monkeypatch):
+    """The file opened to check a video (header, first frames) is the one decoded."""
+    import av
+
+    opened: list[str] = []
+    real_open = av.open
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    enc = vidssl.load_encoder(checkpoint, device="cpu")
+    one = enc.embed(video_dir / "a.mp4")
+    assert opened == [str(video_dir / "a.mp4")]
+    both = enc.embed([video_dir / "a.mp4", video_dir / "b.avi"])  # checked, closed, reopened
+    np.testing.assert_allclose(one.numpy(), both[0].numpy(), rtol=0, atol=1e-6)
+
+
 def test_frames_and_prepared_clips_follow_the_same_protocol(checkpoint):
     enc = vidssl.load_encoder(checkpoint, device="cpu")
     assert enc.clip_shape == (3, 8, 32, 32) and enc.config.model.backbone == "r3d"

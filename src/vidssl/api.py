@@ -64,17 +64,22 @@ LEVELS = ("video", "clip")
 
 @dataclass
 class _Opener:
-    """Opens a record: decoded-frame arrays by their name, everything else from disk.
+    """Opens a record: decoded-frame arrays by their name, a video already opened (to check
+    it) by its path, the first time only, everything else from disk.
 
-    A dataclass (not a closure) so the source pickles into DataLoader workers."""
+    A dataclass (not a closure) so the source pickles into DataLoader workers (``opened``
+    must then be empty: an open file does not cross processes)."""
 
     frame_pattern: str = ""
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    opened: dict[str, Video] = field(default_factory=dict)
 
     def __call__(self, record: VideoRecord) -> Video:
 
         if record.path in self.arrays:
             return ArrayVideo(self.arrays[record.path], path=record.path)
+        if record.path in self.opened:  # handed over once: closed when the reader drops it
+            return self.opened.pop(record.path)
         return open_video(record.path, self.frame_pattern)
 
 
@@ -183,9 +188,11 @@ class Encoder:
         items = [videos] if single else list(videos)  # type: ignore[arg-type]
         if not items:
             raise ValueError("no videos to embed")
-        source = self._source(items, check=True)
         if num_workers is None and len(items) == 1:
             num_workers = 0
+        # one video decoded here: the file opened to check it is the one decoded (opening a
+        # video reads its header and decodes its first frames; some, all of them to count)
+        source = self._source(items, check=True, keep_open=len(items) == 1 and num_workers == 0)
         feats = self.features(source, feature=feature, clips=clips, batch_size=batch_size,
                               num_workers=num_workers, progress=progress,
                               skip_unreadable=False)
@@ -228,12 +235,15 @@ class Encoder:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return feats
 
-    def _source(self, items: list[Any], check: bool) -> VideoSource:
+    def _source(self, items: list[Any], check: bool, keep_open: bool = False) -> VideoSource:
         """A VideoSource over paths and decoded-frame arrays. ``check``: open each file now,
-        so a missing or undecodable one is named before any work is done."""
+        so a missing or undecodable one is named before any work is done. ``keep_open``: the
+        source decodes the videos opened by the check instead of opening them again (for one
+        video decoded in this process; a list's are closed after their check, so that a list
+        of thousands never holds thousands of files open)."""
 
         fp = self.config.data.frame_pattern
-        records, arrays = [], {}
+        records, arrays, opened = [], {}, {}
         for i, item in enumerate(items):
             if isinstance(item, (str, os.PathLike)):
                 path = os.fspath(item)
@@ -242,7 +252,9 @@ class Encoder:
                 if check:
                     video = open_video(path, fp)
                     close = getattr(video, "close", None)
-                    if close is not None:
+                    if keep_open:
+                        opened[path] = video
+                    elif close is not None:
                         close()
                 records.append(VideoRecord(path))
             elif isinstance(item, (np.ndarray, torch.Tensor)):
@@ -254,7 +266,7 @@ class Encoder:
                     f"video {i}: expected a path or uint8 frames (T, H, W, 3); got "
                     f"{type(item).__name__}"
                 )
-        opener = _Opener(fp, arrays) if arrays else None
+        opener = _Opener(fp, arrays, opened) if arrays or opened else None
         return VideoSource(records, [], fp, opener=opener, name="embed")
 
     def _embed_clips(
