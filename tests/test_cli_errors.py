@@ -186,6 +186,7 @@ def test_stale_lock_file_and_half_written_files_of_a_killed_run(run_copy, config
     tmp_ckpt.write_bytes((run_copy / "checkpoint.pt").read_bytes())
     (run_copy / "metrics.csv.tmp").write_text("epoch\n")
     monkeypatch.setattr(skip_log.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(skip_log, "_swept", False)  # a new process: it has not swept yet
     dead = tmp_path / f"{skip_log.SKIPLOG_PREFIX}999999-abc"
     live = tmp_path / f"{skip_log.SKIPLOG_PREFIX}{os.getpid()}-abc"
     for d in (dead, live):

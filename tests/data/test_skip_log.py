@@ -35,3 +35,25 @@ def test_temporary_folder_removed_with_its_owner_and_when_stale(tmp_path):
     dead = tmp_path / f"{SKIPLOG_PREFIX}999999-x"
     dead.mkdir()
     assert remove_stale_skip_logs(str(tmp_path)) == [str(dead)]
+
+
+def test_stale_folders_are_swept_once_per_process(tmp_path, monkeypatch):
+    """The first temporary SkipLog of a process removes dead runs' folders; later ones do not
+    list the temp dir again (a compare makes dozens of data sets)."""
+    import tempfile
+
+    from vidssl.data import skip_log
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(skip_log, "_swept", False)
+    first_dead = tmp_path / f"{SKIPLOG_PREFIX}999999-a"
+    first_dead.mkdir()
+    first = SkipLog()
+    assert not first_dead.exists()
+    later_dead = tmp_path / f"{SKIPLOG_PREFIX}999999-b"
+    later_dead.mkdir()
+    calls = []
+    monkeypatch.setattr(skip_log, "remove_stale_skip_logs", lambda *a: calls.append(a))
+    second = SkipLog()
+    assert calls == [] and later_dead.exists()
+    assert {first.directory, second.directory} <= {str(p) for p in tmp_path.iterdir()}

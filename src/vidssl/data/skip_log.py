@@ -31,7 +31,7 @@ class SkipLog:
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         if directory is None:
-            remove_stale_skip_logs()
+            _sweep_once()
             # the owner's pid in the name tells a later run whether the folder is stale
             self.directory = tempfile.mkdtemp(prefix=f"{SKIPLOG_PREFIX}{os.getpid()}-")
             self._finalizer = weakref.finalize(
@@ -147,6 +147,19 @@ def remove_stale_skip_logs(tmp_dir: str | None = None) -> list[str]:
             shutil.rmtree(os.path.join(tmp_dir, name), ignore_errors=True)
             removed.append(os.path.join(tmp_dir, name))
     return removed
+
+
+_swept = False
+
+
+def _sweep_once() -> None:
+    """:func:`remove_stale_skip_logs`, once per process: the folders of runs killed before
+    this one are gone after its first sweep, and every data set makes a SkipLog (a compare or
+    an evaluation makes dozens), each of which would otherwise list the whole temp dir."""
+    global _swept
+    if not _swept:
+        _swept = True
+        remove_stale_skip_logs()
 
 
 def _remove_dir_if_owner(directory: str, owner_pid: int) -> None:
