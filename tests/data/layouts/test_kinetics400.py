@@ -82,3 +82,32 @@ def test_kinetics400_flat_at_root_and_frame_folders(tmp_path):
 def test_kinetics400_missing_annotations_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="train.csv"):
         build_source(cfg("kinetics400", tmp_path), "train")
+
+
+def test_kinetics400_finds_its_videos_without_a_stat_per_file(tmp_path, monkeypatch):
+    """~240k videos on a network disk: the folder listings say which names are files, so
+    no video is stat'ed on its own (a symbolic link still resolves)."""
+    import os
+
+    rows = "".join(f"abseiling,v{i},0,10\n" for i in (0, 1, 2, 3, 4, 5, 7))
+    write_text(tmp_path / "train.csv", "label,youtube_id,time_start,time_end\n" + rows)
+    for i in range(6):  # per-class and flat, one a link to a file elsewhere
+        folder = tmp_path / "train" / ("abseiling" if i % 2 else "")
+        touch(folder / f"v{i}_000000_000010.mp4")
+    target = touch(tmp_path / "elsewhere.mp4")
+    link = tmp_path / "train" / "abseiling" / "v1_000000_000010.mp4"
+    link.unlink()
+    link.symlink_to(target)
+    (tmp_path / "train" / "abseiling" / "v7_000000_000010.mp4").mkdir()  # not a video file
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        stats.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    src = build_source(cfg("kinetics400", tmp_path), "train")
+    assert len(src) == 6 and len(src.missing) == 1  # v7 is a folder without frames
+    assert Path(src.records[1].path) == link
+    assert not [p for p in stats if p.endswith(".mp4")], stats

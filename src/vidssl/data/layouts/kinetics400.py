@@ -56,19 +56,39 @@ def _kinetics_csv(sdirs: list[Path], part: str) -> Path:
 
 
 class _Listing:
-    """Names in a folder, read once per folder: a Kinetics split lists ~240k videos, and one
-    ``stat`` per candidate path and layout would cost minutes on network file systems."""
+    """What a folder holds (name -> file or folder), read once per folder: a Kinetics split
+    lists ~240k videos, and one ``stat`` per candidate path and layout, or per video found,
+    would cost minutes on network file systems. ``os.scandir`` gives each entry's type with
+    the listing (``d_type``), so only symbolic links (and file systems without ``d_type``)
+    cost a ``stat`` of their own."""
 
     def __init__(self) -> None:
-        self._names: dict[Path, set[str]] = {}
+        self._entries: dict[Path, dict[str, os.DirEntry[str]]] = {}
 
-    def has(self, folder: Path, name: str) -> bool:
-        if folder not in self._names:
+    def _entry(self, folder: Path, name: str) -> os.DirEntry[str] | None:
+        if folder not in self._entries:
             try:
-                self._names[folder] = set(os.listdir(folder))
+                with os.scandir(folder) as it:
+                    self._entries[folder] = {e.name: e for e in it}
             except OSError:  # absent (or not a folder): nothing in it
-                self._names[folder] = set()
-        return name in self._names[folder]
+                self._entries[folder] = {}
+        return self._entries[folder].get(name)
+
+    def is_file(self, folder: Path, name: str) -> bool:
+        entry = self._entry(folder, name)
+        return entry is not None and _entry_is(entry.is_file)
+
+    def is_dir(self, folder: Path, name: str) -> bool:
+        entry = self._entry(folder, name)
+        return entry is not None and _entry_is(entry.is_dir)
+
+
+def _entry_is(test: Any) -> bool:
+    """``DirEntry.is_file`` / ``is_dir``; a link that cannot be followed is neither."""
+    try:
+        return bool(test())
+    except OSError:
+        return False
 
 
 def kinetics400_source(data_cfg: Any, split: str) -> VideoSource:
@@ -137,8 +157,9 @@ def _find_kinetics_video(root: Path, subsets: Sequence[str], label: str, stem: s
     folders += [root / sub if sub else root for sub in subsets]
     for folder in folders:
         for ext in _K400_EXTENSIONS:
-            if listing.has(folder, stem + ext):
-                cand = folder / (stem + ext)
-                if cand.is_file() if ext else is_frame_folder(cand, frame_pattern):
-                    return cand
+            if ext and listing.is_file(folder, stem + ext):
+                return folder / (stem + ext)
+            if not ext and listing.is_dir(folder, stem) and is_frame_folder(folder / stem,
+                                                                           frame_pattern):
+                return folder / stem
     return None
