@@ -134,3 +134,21 @@ def test_view_checkpoint_without_optimizer_state_is_refused_for_resume(tmp_path,
                  "--out", str(tmp_path / "v"), "--resume", str(path), *TINY])
     assert code == 2
     assert "no optimizer state" in capsys.readouterr().err
+
+
+def test_view_overwrite_deletes_only_the_old_runs_files_and_says_so(tmp_path, capsys) -> None:
+    """--overwrite follows pretrain's rule (one place: run_dir.start_fresh): the earlier
+    run's own files go, named on stderr; anything else in the folder stays."""
+    out = tmp_path / "v"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"an earlier view module")
+    (out / "view_metrics.csv").write_text("epoch,loss\n1,0.5\n2,0.4\n3,0.3\n")
+    (out / "notes.txt").write_text("mine")
+    code = main(["pretrain-view", "--config", "configs/view/demo.yaml", "--no-progress",
+                 "--out", str(out), "--overwrite", *TINY, "train.epochs=1"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"--overwrite: deleted the earlier run in {out} (checkpoint.pt, view_metrics.csv)" \
+        in err
+    assert (out / "notes.txt").read_text() == "mine"
+    assert len((out / "view_metrics.csv").read_text().strip().splitlines()) == 2

@@ -14,7 +14,6 @@ What makes it trustworthy rather than just a loop:
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +51,7 @@ from vidssl.train.loop import (  # noqa: F401 - Interrupted, NonFiniteLossError:
     train_loop,
     training_state,
 )
-from vidssl.train.run_dir import (
-    claim_run_dir,
-    clear_run,
-    refuse_existing_run,
-)
+from vidssl.train.run_dir import claim_run_dir, start_fresh
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # A pretraining run's own files: what --overwrite deletes (nothing else in the folder).
@@ -237,25 +232,6 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
         return _pretrain(cfg, out, ctx, resume, progress, stop_after_steps, overwrite)
 
 
-def _start_fresh(out: Path, overwrite: bool) -> None:
-    """A new run in ``out``: refuse to overwrite a run there unless asked; with
-    ``overwrite``, delete that run's own files and name the outputs left describing it."""
-    last = out / CHECKPOINT_NAME
-    if not overwrite:
-        refuse_existing_run(last, resume_hint=f"--resume {last}", overwrite_hint="--overwrite")
-        clear_run(out, ("metrics.csv", "tensorboard"))  # logs of a run that saved nothing
-        return
-    removed = clear_run(out, RUN_FILES)
-    if removed:
-        tqdm.write(f"vidssl: --overwrite: deleted the earlier run in {out} ("
-                   + ", ".join(p.name for p in removed) + ")", file=sys.stderr)
-    stale = sorted({p.name for pat in _DERIVED_OUTPUTS for p in out.glob(pat)})
-    if stale:
-        tqdm.write(f"vidssl: warning: {out} still holds results of the deleted run, which do "
-                   "not describe the new checkpoint: " + ", ".join(stale[:8])
-                   + (" ..." if len(stale) > 8 else ""), file=sys.stderr)
-
-
 def _datasets(cfg: Config, ctx: Any) -> tuple[Any, Any]:
     """The training data set and the held-out one of the pretext metrics (or None).
 
@@ -326,7 +302,8 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
         ckpt, history = resume_state(cfg, out, resume, overwrite, ctx.is_main, kind="pretrain",
                                      keys=RESUME_KEYS, checkpoint_name=CHECKPOINT_NAME)
     elif ctx.is_main:
-        _start_fresh(out, overwrite)
+        start_fresh(out, overwrite, checkpoint=CHECKPOINT_NAME, run_files=RUN_FILES,
+                    logs=("metrics.csv", "tensorboard"), derived=_DERIVED_OUTPUTS)
     configure_threads(cfg.train.threads)
     seed_everything(cfg.train.seed + ctx.rank)
 

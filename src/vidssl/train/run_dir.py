@@ -9,7 +9,7 @@ its checkpoint or interleave its logs, and a resumed run must be the run that wa
   (``kill -9`` included), so a stale lock never blocks; a second live run stops at once with a
   message naming the holder.
 - :func:`refuse_existing_run` / :func:`clear_run` implement "refuse unless ``--resume`` or
-  ``--overwrite``".
+  ``--overwrite``"; :func:`start_fresh` is that rule for a command starting a new run.
 - :func:`config_changes` compares the config a run was started with to the one it is resumed
   with: what changes the run is refused, what may change is returned for the caller to apply
   and record (see :data:`MAY_CHANGE_ON_RESUME`).
@@ -26,6 +26,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from vidssl.errors import RunDirError
 
@@ -201,6 +203,29 @@ def clear_run(out: Path, names: Sequence[str]) -> list[Path]:
             p.unlink()
             removed.append(p)
     return removed
+
+
+def start_fresh(out: Path, overwrite: bool, *, checkpoint: str, run_files: Sequence[str],
+                logs: Sequence[str], derived: Sequence[str] = ()) -> None:
+    """A new run in ``out`` (``vidssl pretrain``, ``vidssl pretrain-view``): refuse to
+    overwrite the run whose ``checkpoint`` is there unless ``overwrite``; with it, delete that
+    run's own files ``run_files`` and name what is left that describes it (``derived``: glob
+    patterns of outputs other commands wrote next to its checkpoint). Without a checkpoint,
+    the ``logs`` of a run that saved nothing are removed, so the new run's rows start clean."""
+    last = out / checkpoint
+    if not overwrite:
+        refuse_existing_run(last, resume_hint=f"--resume {last}", overwrite_hint="--overwrite")
+        clear_run(out, logs)
+        return
+    removed = clear_run(out, run_files)
+    if removed:
+        tqdm.write(f"vidssl: --overwrite: deleted the earlier run in {out} ("
+                   + ", ".join(p.name for p in removed) + ")", file=sys.stderr)
+    stale = sorted({p.name for pat in derived for p in out.glob(pat)})
+    if stale:
+        tqdm.write(f"vidssl: warning: {out} still holds results of the deleted run, which do "
+                   "not describe the new checkpoint: " + ", ".join(stale[:8])
+                   + (" ..." if len(stale) > 8 else ""), file=sys.stderr)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -59,10 +59,12 @@ from vidssl.train.pretrain import (
     seed_everything,
     steps_in_epoch,
 )
-from vidssl.train.run_dir import claim_run_dir, clear_run, refuse_existing_run
+from vidssl.train.run_dir import claim_run_dir, start_fresh
 
 VIEW_FORMAT = "vidssl-view-v1"
 CHECKPOINT_NAME = "checkpoint.pt"
+# A view training's own files: what --overwrite deletes (nothing else in the folder).
+RUN_FILES = (CHECKPOINT_NAME, "view_metrics.csv", "config.yaml", "tensorboard")
 RESUME_KEYS = ("config", "generator", "flow", "epoch", "step")
 
 
@@ -136,12 +138,8 @@ def train_view(cfg: Config, out_dir: str | Path, progress: bool = True,
                     "before pretrain-view could resume), so it cannot be continued exactly; "
                     "start a new run (--overwrite, or another output folder)")
         else:
-            if overwrite:
-                clear_run(out, (CHECKPOINT_NAME, "view_metrics.csv", "config.yaml",
-                                "tensorboard"))
-            refuse_existing_run(out / CHECKPOINT_NAME, resume_hint=(
-                f"--resume {out / CHECKPOINT_NAME}"))
-            clear_run(out, ("view_metrics.csv", "tensorboard"))  # logs of a run that saved nothing
+            start_fresh(out, overwrite, checkpoint=CHECKPOINT_NAME, run_files=RUN_FILES,
+                        logs=("view_metrics.csv", "tensorboard"))
         return _train_view(cfg, out, progress, ckpt, resume, stop_after_steps)
 
 
