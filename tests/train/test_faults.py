@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from vidssl.config import load_config
-from vidssl.train.checkpoint import SLOW_WRITE_ENV, load_checkpoint
+from vidssl.train.checkpoint import load_checkpoint
 from vidssl.train.pretrain import pretrain
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -37,14 +37,33 @@ FAULT = TINY + [
     "data.synthetic.min_frames=24", "data.synthetic.max_frames=24", "data.resize=[16,16]",
     "data.crop=16",
 ]
-SLOW_WRITE = "0.1"  # seconds per MB: a checkpoint write (3 MB) lasts about 0.3 s
+SLOW_WRITE = 0.1  # seconds per MB: a checkpoint write (3 MB) lasts about 0.3 s
 # (mode, n): kill during the n-th checkpoint write of the child ("write"), at a random moment
 # of the step after its n-th write ("step"), or at a random moment of its start-up ("early")
 ROUNDS = [("write", 1), ("write", 2), ("step", 1), ("step", 2), ("early", 0)] * 3
 
 
+class _SlowFile:
+    """A file that pauses after each write (``SLOW_WRITE`` seconds per MB), so that a kill can
+    land in the middle of a checkpoint write (tiny checkpoints are written too fast to hit)."""
+
+    def __init__(self, fh) -> None:
+        self.fh = fh
+
+    def write(self, data) -> int:
+        n = self.fh.write(data)
+        self.fh.flush()  # the half-written file is on disk, as a real kill would find it
+        time.sleep(len(data) * SLOW_WRITE / 1e6)
+        return n
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
 def _child(out: str, resume: str | None) -> None:
-    os.environ[SLOW_WRITE_ENV] = SLOW_WRITE
+    # a forked process of its own: slowing torch.save here changes nothing in the test process
+    real_save = torch.save
+    torch.save = lambda obj, f, *args, **kwargs: real_save(obj, _SlowFile(f), *args, **kwargs)
     torch.set_num_threads(1)
     cfg = load_config(None, FAULT + [f"train.out_dir={out}"])
     pretrain(cfg, resume=resume, progress=False)

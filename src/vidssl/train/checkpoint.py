@@ -37,11 +37,6 @@ KINDS = {
     "view": ("a view-synthesis checkpoint", "vidssl pretrain-view"),
 }
 
-# Slow writes on purpose (seconds per MB written), only for the fault test that kills a run
-# while it writes a checkpoint: tiny test checkpoints are otherwise written too fast to hit.
-SLOW_WRITE_ENV = "VIDSSL_TEST_SLOW_CHECKPOINT_WRITE"
-
-
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
     """Write ``obj`` to ``path`` atomically (temp file + fsync + rename)."""
     path = Path(path)
@@ -49,7 +44,7 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, _SlowWriter.wrap(fh))
+            torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -62,30 +57,6 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
                 "any) is intact: free some space and resume") from None
         raise
     return path
-
-
-class _SlowWriter:
-    """A file that pauses after each write (``SLOW_WRITE_ENV`` seconds per MB): the fault
-    test's way to land a ``kill -9`` in the middle of a checkpoint write. Not used otherwise."""
-
-    def __init__(self, fh: Any, seconds_per_mb: float) -> None:
-        self.fh, self.seconds_per_mb = fh, seconds_per_mb
-
-    @classmethod
-    def wrap(cls, fh: Any) -> Any:
-        delay = float(os.environ.get(SLOW_WRITE_ENV, "0") or 0)
-        return cls(fh, delay) if delay > 0 else fh
-
-    def write(self, data: Any) -> int:
-        import time
-
-        n = self.fh.write(data)
-        self.fh.flush()  # the half-written file is on disk, as a real kill would find it
-        time.sleep(len(data) * self.seconds_per_mb / 1e6)
-        return n
-
-    def flush(self) -> None:
-        self.fh.flush()
 
 
 def _load_failure(path: Path, exc: BaseException) -> str:
