@@ -117,3 +117,23 @@ def test_queue_check_applies_only_to_methods_with_a_queue() -> None:
         _cfg("pace", "contrastive.queue_size=10", "sampler.rate_max=4")
     _cfg("vcop", "contrastive.queue_size=10")  # no queue: its size does not matter
     _cfg("order-rate-moco", "contrastive.queue_size=10", "loss.contrastive=0")
+
+
+def test_a_batch_size_that_gives_single_sample_bn_groups_is_warned_about(capsys, monkeypatch):
+    """MoCo's shuffled key BN with a prime batch falls back to BN groups of one sample: the
+    config check says so in one line naming train.batch_size, once per batch size."""
+    from vidssl.method import registry
+
+    monkeypatch.setattr(registry, "_warned_bn_batches", set())
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    prime = ["train.batch_size=13", "contrastive.queue_size=26"]
+    _cfg("order-rate-moco", *prime)
+    _cfg("order-rate-moco", *prime)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "BatchNorm groups" in ln]
+    assert len(lines) == 1
+    assert "train.batch_size=13" in lines[0] and "multiple of 4 (12 or 16)" in lines[0]
+    for quiet in (["train.batch_size=12", "contrastive.queue_size=24"],  # groups of 3
+                  [*prime, "contrastive.key_bn=sync"], [*prime, "contrastive.bn_splits=1"],
+                  [*prime, "loss.contrastive=0"]):
+        _cfg("order-rate-moco", *quiet)
+        assert "BatchNorm groups" not in capsys.readouterr().err, quiet

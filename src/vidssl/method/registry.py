@@ -28,6 +28,8 @@ modules): they import this module to register, and this module imports none of t
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -111,8 +113,34 @@ def check_config(cfg: Config) -> None:
         from vidssl.method.moco import check_queue
 
         check_queue(cfg.contrastive.queue_size, cfg.train.batch_size)
+        _warn_single_sample_bn_groups(cfg)
     if method.check is not None:
         method.check(cfg)
+
+
+_warned_bn_batches: set[tuple[int, int]] = set()
+
+
+def _warn_single_sample_bn_groups(cfg: Config) -> None:
+    """One line (once per batch size and process) when ``key_bn: shuffle`` with automatic
+    ``bn_splits`` must normalise each query by the statistics of a single clip: the fewest BN
+    groups that keep a query's and its key's groups apart (``moco.bn_splits_for``) are groups
+    of one sample for a batch size with no small divisor (a prime such as 13). It trains, but
+    per-sample statistics are not what MoCo's shuffled BN intends."""
+    c, batch = cfg.contrastive, cfg.train.batch_size
+    if c.key_bn != "shuffle" or c.bn_splits:
+        return
+    from vidssl.method.moco import bn_splits_for
+
+    world = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))  # set by torchrun
+    if batch // bn_splits_for(batch, world) > 1 or (batch, world) in _warned_bn_batches:
+        return
+    _warned_bn_batches.add((batch, world))
+    near = [n for n in (batch - batch % 4, batch - batch % 4 + 4) if n >= 4]
+    print(f"vidssl: warning: train.batch_size={batch} splits into BatchNorm groups of 1 "
+          "sample for MoCo's shuffled key BN (contrastive.key_bn=shuffle); choose a batch "
+          f"size with a small divisor, e.g. a multiple of 4 ({' or '.join(map(str, near))})",
+          file=sys.stderr)
 
 
 def build_model(cfg: Config) -> nn.Module:
