@@ -282,3 +282,30 @@ def test_table_viii_costs_on_r2plus1d() -> None:
     order = training_cost(load_config(None, [*base, "loss.rate=0", "loss.contrastive=0"]))
     assert order["gmacs"] == pytest.approx(21.5, rel=0.02)
     assert vcop == pytest.approx(3 * order["gmacs"], rel=0.01)
+
+
+def test_a_checkpoint_without_config_yaml_is_checked_against_the_config_it_stores(
+        tmp_path, monkeypatch) -> None:
+    """A row's folder that lost its config.yaml: the checkpoint's own config decides whether
+    it is reused; a checkpoint that stores none is refused in one line (it could be anything)."""
+    from vidssl.compare import ensure_pretrained
+    from vidssl.train.checkpoint import save_checkpoint
+
+    def boom(*args, **kwargs):
+        raise AssertionError("trained although the folder was to be reused or refused")
+
+    monkeypatch.setattr("vidssl.compare.pretrain", boom)
+    cfg = load_config(None, [*TINY, f"train.out_dir={tmp_path / 'run'}"])
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    save_checkpoint({"kind": "pretrain", "config": cfg.to_dict(), "epoch": 1, "step": 2}, ckpt)
+    logs: list[str] = []
+    assert ensure_pretrained(cfg, False, logs.append, "order") == ckpt
+    assert logs == ["[order] pretraining: done (1 epochs)"]
+    other = load_config(None, [*TINY, f"train.out_dir={tmp_path / 'run'}", "optim.lr=0.5"])
+    with pytest.raises(CompareError, match=r"another config \(optim\.lr: .*--redo order"):
+        ensure_pretrained(other, False, logs.append, "order",
+                          restart_hint="rerun with --redo order to start it again")
+    save_checkpoint({"kind": "pretrain", "epoch": 1, "step": 2}, ckpt)
+    with pytest.raises(CompareError, match="no config.yaml beside it and stores no config") as err:
+        ensure_pretrained(cfg, False, logs.append, "order")
+    assert "\n" not in str(err.value) and str(ckpt) in str(err.value)

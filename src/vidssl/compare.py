@@ -431,6 +431,21 @@ def training_cost(cfg: Config) -> dict[str, float]:
 Log = Callable[[str], None]
 
 
+def _recorded_config(out: Path, ckpt: Path, who: str, hint: str) -> dict[str, Any] | None:
+    """The config a run folder was made with: its ``config.yaml``, else (a folder that lost
+    it) the config its checkpoint stores; ``None`` for a folder with neither (nothing ran).
+    A checkpoint with nothing to check it against is refused: reusing it could report results
+    under a name that is not what ran."""
+    old = _read_yaml(out / "config.yaml")
+    if old is not None or not ckpt.is_file():
+        return old
+    stored = load_checkpoint(ckpt, map_location="cpu").get("config")
+    if not isinstance(stored, dict):
+        raise CompareError(f"{who}: {ckpt} has no config.yaml beside it and stores no config, "
+                           f"so nothing says what it was trained with; {hint}")
+    return stored
+
+
 def _checkpoint_epoch(path: Path) -> int:
 
     return int(load_checkpoint(path, map_location="cpu").get("epoch", 0))
@@ -443,7 +458,7 @@ def ensure_view(spec: CompareSpec, extra: Sequence[str] = (), progress: bool = T
     vcfg = view_config(spec, extra, seed)
     out = view_dir(spec, seed)
     ckpt = out / "checkpoint.pt"
-    old = _read_yaml(out / "config.yaml")
+    old = _recorded_config(out, ckpt, f"[{VIEW_NAME}]", f"rerun with --redo {VIEW_NAME}")
     if old is not None and experiment_dict(old) != experiment_dict(vcfg):
         raise CompareError(
             f"{out} holds a view module trained with another config "
@@ -462,18 +477,20 @@ def ensure_pretrained(cfg: Config, progress: bool, log: Log, tag: str, *,
                       what: str = "", restart_hint: str = "") -> Path:
     """The checkpoint of a finished pretraining in ``train.out_dir``: reused when it is done,
     resumed when it stopped early, started when absent. A folder pretrained with another
-    experiment (evaluation sections and execution-only keys aside) is refused, naming the
-    first difference, ``what`` ran there and ``restart_hint`` (how to start again).
+    experiment (evaluation sections and execution-only keys aside; without ``config.yaml``,
+    the config the checkpoint stores) is refused, naming the first difference, ``what`` ran
+    there and ``restart_hint`` (how to start again).
     ``vidssl compare`` (one row per method) and ``vidssl demo`` both decide here."""
 
     out = Path(cfg.train.out_dir)
     ckpt = out / "checkpoint.pt"
-    old = _read_yaml(out / "config.yaml")
+    restart = restart_hint or "start it again in another folder"
+    old = _recorded_config(out, ckpt, what or tag, restart)
     want = experiment_dict(cfg, drop=_EVAL_SECTIONS)
     if old is not None and experiment_dict(old, drop=_EVAL_SECTIONS) != want:
         diff = _first_difference(experiment_dict(old, drop=_EVAL_SECTIONS), want)
         raise CompareError(f"{what or tag}: {out} was pretrained with another config ({diff}); "
-                           f"{restart_hint or 'start it again in another folder'}")
+                           f"{restart}")
     if ckpt.is_file():
         done = _checkpoint_epoch(ckpt)
         if done >= cfg.train.epochs:
