@@ -108,3 +108,27 @@ def test_random_init_needs_no_checkpoint_and_is_reproducible(tmp_path):
     assert main(args) == 0
     second = json.loads((tmp_path / "linear-probe-synthetic-pool-random.json").read_text())
     assert first["accuracy"] == second["accuracy"] and first["init"] == "random"
+
+
+def test_a_stopped_finetune_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    """Ctrl-C (the loop's stop request, made before the first step) leaves one line: what the
+    checkpoint holds and that rerunning the command resumes, or that nothing was saved."""
+    from vidssl.train.loop import StopRequest
+
+    class StopAtOnce(StopRequest):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.requested = True
+
+    monkeypatch.setattr("vidssl.train.loop.StopRequest", StopAtOnce)
+    out = tmp_path / "ft"
+    args = ["finetune", "--init", "random", "--no-progress", "--out", str(out),
+            "model.width=0.125", *TINY, "finetune.epochs=2", "finetune.clip_len=8",
+            "finetune.test_clips=2"]
+    assert main([*args, "finetune.batch_size=8"]) == 130  # stopped inside epoch 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "nothing saved" in last and "starts the fine-tuning again" in last
+    assert main([*args, "finetune.batch_size=64"]) == 130  # one step: after epoch 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{out / 'finetune_last.pt'} holds the fine-tuning after epoch 1" in last
+    assert "rerun the same command to resume" in last

@@ -152,3 +152,21 @@ def test_view_overwrite_deletes_only_the_old_runs_files_and_says_so(tmp_path, ca
         in err
     assert (out / "notes.txt").read_text() == "mine"
     assert len((out / "view_metrics.csv").read_text().strip().splitlines()) == 2
+
+
+def test_a_stopped_view_training_says_how_to_resume(tmp_path, capsys, monkeypatch) -> None:
+    from vidssl.train.loop import StopRequest
+
+    class StopAtOnce(StopRequest):  # Ctrl-C before the first step: stop after it
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.requested = True
+
+    monkeypatch.setattr("vidssl.train.loop.StopRequest", StopAtOnce)
+    out = tmp_path / "v"
+    code = main(["pretrain-view", "--config", "configs/view/demo.yaml", "--no-progress",
+                 "--out", str(out), *TINY])
+    assert code == 130
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"vidssl: stopped; resume with --resume {out}/checkpoint.pt"
+    assert load_checkpoint(out / "checkpoint.pt")["epoch_step"] == 1

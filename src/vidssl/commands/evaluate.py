@@ -275,20 +275,25 @@ def _progress(args: argparse.Namespace) -> bool:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    if args.nproc > 1:
-        import sys
+    import sys
 
+    if args.nproc > 1:
         from vidssl.train.launch import relaunch_with_torchrun
 
         return relaunch_with_torchrun(args.nproc, sys.argv[1:])
-    from vidssl.train.finetune import finetune
+    from vidssl.train.finetune import finetune, stopped_message
+    from vidssl.train.loop import Interrupted
 
     backbone, cfg, init = resolve_backbone(args)
     out = _out_dir(args, cfg, f"finetune-{_tag(cfg)}" + ("-random" if init == "random" else ""))
     # a NaN is one line and exit status 3 (cli.main), as in every command that trains
-    res = finetune(backbone if init == "checkpoint" else None, cfg, out_dir=out,
-                   resume=not args.no_resume, progress=_progress(args), init=init,
-                   source=args.checkpoint or "")
+    try:
+        res = finetune(backbone if init == "checkpoint" else None, cfg, out_dir=out,
+                       resume=not args.no_resume, progress=_progress(args), init=init,
+                       source=args.checkpoint or "")
+    except Interrupted:  # Ctrl-C / SIGTERM, after the last finished epoch's checkpoint
+        print(stopped_message(out), file=sys.stderr)
+        return 130
     if not res:  # another rank under torchrun: rank 0 tests and reports
         return 0
     print(f"video top-1 {res['video_top1']:.4f}  clip top-1 {res['clip_top1']:.4f}  "

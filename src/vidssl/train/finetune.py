@@ -100,6 +100,18 @@ def _check_resume(state: dict[str, Any], path: Path, cfg: Config, fingerprint: s
         )
 
 
+def stopped_message(out: Path) -> str:
+    """The line a stopped fine-tuning (Ctrl-C, SIGTERM) leaves: what its checkpoint holds and
+    that rerunning the same command resumes it, or that none was written yet."""
+    ckpt = out / CHECKPOINT
+    if not ckpt.is_file():
+        return ("vidssl: stopped before the first epoch ended, nothing saved; rerunning the "
+                "same command starts the fine-tuning again")
+    done = int(load_checkpoint(ckpt, map_location="cpu", kind="finetune").get("epoch", 0))
+    return (f"vidssl: stopped; {ckpt} holds the fine-tuning after epoch {done}: rerun the same "
+            "command to resume it from there (--no-resume starts over)")
+
+
 def train_transform(cfg: Config) -> Any:
     """The training augmentation of DESIGN 6: resize, random crop, colour jitter, flip."""
     return ClipTransform.from_config(cfg.data, train=True)
