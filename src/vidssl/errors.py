@@ -59,6 +59,11 @@ class DataError(UserError, RuntimeError):
     """A data set cannot feed the run: no videos, fewer than one batch, none readable."""
 
 
+class MissingExtraError(UserError, ImportError):
+    """An optional feature was asked for whose package is not installed; the message names
+    the pip extra that installs it."""
+
+
 class DiskFullError(UserError, OSError):
     """The disk (or quota) filled up while writing; the previous checkpoint is intact."""
 

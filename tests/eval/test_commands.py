@@ -132,3 +132,19 @@ def test_a_stopped_finetune_says_how_to_resume(tmp_path, capsys, monkeypatch):
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"{out / 'finetune_last.pt'} holds the fine-tuning after epoch 1" in last
     assert "rerun the same command to resume" in last
+
+
+def test_retrieve_with_faiss_missing_is_one_line_before_any_work(checkpoint, capsys,
+                                                                 monkeypatch):
+    import sys
+
+    def boom(*args, **kwargs):
+        raise AssertionError("features were extracted before faiss was found missing")
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss raises ImportError
+    monkeypatch.setattr("vidssl.eval.features.extract_features", boom)
+    code = main(["retrieve", "--checkpoint", str(checkpoint), "--no-progress", "--backend",
+                 "faiss", *TINY])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("vidssl: retrieval backend 'faiss' needs")

@@ -3,6 +3,8 @@ class is absent from the gallery is a miss rather than an error."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -113,6 +115,13 @@ def test_faiss_backend_gives_the_exact_ranks():
     rng = np.random.default_rng(5)
     q, g = rng.standard_normal((40, 16)), rng.standard_normal((500, 16))
     assert torch.equal(knn_search(q, g, 5, backend="faiss")[1], knn_search(q, g, 5)[1])
+
+
+def test_faiss_backend_without_faiss_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss raises ImportError
+    q = np.ones((2, 3), np.float32)
+    with pytest.raises(ImportError, match=r"pip install 'vidssl\[faiss\]'"):
+        knn_search(q, q, 1, backend="faiss")
 
 
 def test_non_finite_features_are_a_clear_error():

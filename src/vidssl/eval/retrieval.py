@@ -40,6 +40,7 @@ from torch import nn
 from vidssl.config import Config
 from vidssl.data.layouts import build_source
 from vidssl.data.video import VideoError
+from vidssl.errors import MissingExtraError
 from vidssl.eval import plots
 from vidssl.eval.features import FeatureSet, features_for_split
 from vidssl.train.devices import resolve_device
@@ -168,15 +169,21 @@ def _exact_search(q: torch.Tensor, g: torch.Tensor, k: int, chunk: int,
     return out_s, out_i
 
 
-def _faiss_candidates(q: torch.Tensor, g: torch.Tensor,
-                      m: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _import_faiss() -> Any:
+    """The faiss module, or one line naming the extra that installs it."""
     try:
         import faiss  # type: ignore[import-not-found]
     except ImportError as exc:
-        raise RuntimeError(
+        raise MissingExtraError(
             "retrieval backend 'faiss' needs faiss: pip install 'vidssl[faiss]' "
             "(or use the default torch backend)"
         ) from exc
+    return faiss
+
+
+def _faiss_candidates(q: torch.Tensor, g: torch.Tensor,
+                      m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    faiss = _import_faiss()
     index = faiss.IndexFlatIP(g.shape[1])
     index.add(np.ascontiguousarray(g.numpy(), dtype=np.float32))
     s, i = index.search(np.ascontiguousarray(q.numpy(), dtype=np.float32), m)
@@ -306,6 +313,8 @@ def evaluate_retrieval(
     ``eval.level`` / ``eval.feature``. With ``grid`` a PNG of the first queries of distinct
     classes and their top-3 is written (Fig. 5). Returns a JSON-ready dict.
     """
+    if backend == "faiss":
+        _import_faiss()  # a missing faiss is said before the features are extracted
     level = level or cfg.eval.level
     feature = feature or cfg.eval.feature
     dev = device if device is not None else resolve_device(cfg.train.device)
