@@ -86,10 +86,11 @@ def test_num_workers_auto_is_chosen_from_the_cores_present(monkeypatch) -> None:
     assert resources.resolve_workers(3) == 3  # an explicit number is kept
     monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert resources.available_cores() == 2
-    assert resources.resolve_workers(-1, "cpu") == 1  # the model keeps the other core
+    assert resources.resolve_workers(-1, "cpu") == 0  # no core to spare: load in-process
     assert resources.resolve_workers(-1, "cuda") == 1
     monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert resources.resolve_workers(-1, "cpu") == 0
     monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: set(range(64)),
                         raising=False)
     assert resources.resolve_workers(-1, "cuda") == 16
+    assert resources.resolve_workers(-1, "cpu") == 1  # one worker overlaps loading

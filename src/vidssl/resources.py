@@ -38,12 +38,16 @@ def resolve_workers(num_workers: int, device: str | torch.device = "cpu") -> int
     """``data.num_workers``; ``-1`` (auto) chooses from the cores present.
 
     On a GPU the model does not use the CPU: every core but the main process's decodes.
-    On a CPU the workers take cores from the model; one worker runs the input pipeline
-    alongside it (measured on the demo, benchmarks/loader.py), more only slow the model down.
+    On a CPU the workers take cores from the model's threads. With 2 cores or fewer there is no
+    core to spare, and a worker process only adds its copies and switches: the demo's
+    pretraining ran end to end at 87% of the model-only rate loading in the main process
+    against 80% with one worker (``benchmarks/loader.py --compare-workers 0 1``, AMD EPYC, 2
+    cores). With more cores one worker overlaps loading with the model's steps; more only slow
+    the model down.
     """
     if num_workers >= 0:
         return num_workers
     cores = available_cores()
     if torch.device(device).type == "cuda":
         return max(1, min(cores - 1, 16))
-    return 1 if cores > 1 else 0
+    return 1 if cores > 2 else 0
