@@ -96,6 +96,9 @@ class ModelConfig:
     proj_dim: int = 0  # contrastive projection size d; 0 = multiple of n nearest to 128
     proj_hidden: int = 0  # 0 = the backbone feature size (512 at width 1)
     order_hidden: int = 512
+    # ReLU between the order head's two layers (DESIGN 2 writes them without one, the default;
+    # true makes the head a real MLP, models/heads.py OrderHead)
+    order_relu: bool = False
     dropout: float = 0.0
     rate_mode: str = "regression"  # regression (MSE) | classification (CE over rate values)
 
@@ -207,6 +210,10 @@ class EvalConfig:
     topk: list[int] = field(default_factory=lambda: [1, 5, 10, 20, 50])
     batch_size: int = 16
     chunk_size: int = 4096
+    # pretext clips drawn per held-out video for the held-out pretext metrics (order accuracy,
+    # rate MSE; train.eval_every and compare's "pretext"): 1 suits hundreds of videos; a small
+    # set of real videos (9 per performer) needs several, or one accuracy moves in 11-point steps
+    pretext_clips: int = 1
 
 
 @dataclass
@@ -651,6 +658,7 @@ def _validate_sizes(cfg: Config) -> None:
     _at_least("eval.clip_len", e.clip_len, 1)
     _at_least("eval.clip_step", e.clip_step, 1)
     _at_least("eval.batch_size", e.batch_size, 1)
+    _at_least("eval.pretext_clips", e.pretext_clips, 1)
     _at_least("eval.chunk_size", e.chunk_size, 1)
     if not e.topk or min(e.topk) < 1:
         raise ConfigError(f"eval.topk must be a list of k >= 1; got {e.topk}")

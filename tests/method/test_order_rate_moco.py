@@ -224,3 +224,11 @@ def test_model_is_built_from_plain_parts_without_a_config() -> None:
     torch.testing.assert_close(loss, m["loss_order"] + 0.5 * m["loss_rate"])
     with pytest.raises(ValueError, match="nothing to learn"):
         PretextModel(backbone, 3, 1)
+
+
+def test_model_order_relu_makes_the_order_head_an_mlp() -> None:
+    """DESIGN's order head has no non-linearity (the default); model.order_relu adds one."""
+    plain = PretextModel.from_config(_cfg("loss.contrastive=0"))
+    mlp = PretextModel.from_config(_cfg("loss.contrastive=0", "model.order_relu=true"))
+    assert not any(isinstance(m, torch.nn.ReLU) for m in plain.order_head.modules())
+    assert [type(m).__name__ for m in mlp.order_head.net] == ["Linear", "ReLU", "Linear"]

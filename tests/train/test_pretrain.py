@@ -118,3 +118,38 @@ def test_corrupt_videos_are_skipped_and_counted_not_a_crash(tmp_path: Path, caps
     printed = "".join(capsys.readouterr())
     assert "2 video(s) skipped as unreadable" in printed
     assert "empty.mp4" in printed and "junk.mp4" in printed
+
+
+class _Recorder(torch.nn.Module):
+    """A stand-in model that keeps every clip it is shown and scores order 0 as right."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        self.seen += list(batch["clip"])
+        return torch.zeros(()), {"order_acc": (batch["order"] == 0).float().mean()}
+
+
+def test_held_out_pretext_metrics_average_eval_pretext_clips_draws_per_video(tmp_path) -> None:
+    """Nine held-out videos give one order accuracy in 11-point steps; eval.pretext_clips draws
+    more clips per video (new segments, rates and order each), the first pass as before."""
+    from vidssl.method.registry import build_pretext_dataset
+    from vidssl.train.pretrain import evaluate_pretext
+
+    cfg = tiny_cfg(tmp_path, "data.synthetic.test_per_class=2", "loss.contrastive=0")
+    one, three = _Recorder(), _Recorder()
+    dataset = build_pretext_dataset(cfg, "test", train=False)
+    n = len(dataset)
+    m1 = evaluate_pretext(one, dataset, cfg, torch.device("cpu"))
+    cfg.eval.pretext_clips = 3
+    m3 = evaluate_pretext(three, build_pretext_dataset(cfg, "test", train=False), cfg,
+                          torch.device("cpu"))
+    assert len(one.seen) == n and len(three.seen) == 3 * n
+    assert all(torch.equal(a, b) for a, b in zip(one.seen, three.seen[:n]))
+    assert len({c.numpy().tobytes() for c in three.seen}) == 3 * n  # every draw a new clip
+    orders = [int(dataset[i]["order"] == 0) for i in range(n)]
+    assert m1["val_order_acc"] == pytest.approx(sum(orders) / n)
+    assert 0.0 <= m3["val_order_acc"] <= 1.0
+    assert evaluate_pretext(_Recorder(), dataset, cfg, torch.device("cpu")) == m3  # repeatable

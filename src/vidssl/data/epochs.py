@@ -25,9 +25,11 @@ class EpochSampler(Sampler[int]):
     the global order does not depend on the number of processes, so a resume with another
     ``world_size`` continues the same sequence of samples.
 
-    ``pairs=True`` yields ``(epoch, index)`` for :class:`EpochIndexed`:
-    one loader (and its persistent workers) then serves every epoch, moved on by
-    :meth:`set_epoch` in the main process, where the sampler runs.
+    ``pairs=True`` yields ``(epoch, index, repeat)`` for :class:`EpochIndexed`, ``repeat``
+    being the pass over the data that position belongs to (0 in the first ``dataset_len``
+    samples of the global order, 1 in the next, ...), so that a video read twice in one epoch
+    gets two different draws: one loader (and its persistent workers) then serves every epoch,
+    moved on by :meth:`set_epoch` in the main process, where the sampler runs.
     """
 
     def __init__(self, dataset_len: int, num_samples: int, seed: int, epoch: int,
@@ -49,10 +51,13 @@ class EpochSampler(Sampler[int]):
         reps = -(-total // self.n)
         return np.concatenate([rng.permutation(self.n) for _ in range(reps)])[:total]
 
-    def __iter__(self) -> Iterator[int]:
-        mine = self.global_order()[self.rank :: self.world_size][self.start :].tolist()
+    def __iter__(self) -> Iterator[Any]:
+        order = self.global_order()
+        mine = order[self.rank :: self.world_size][self.start :].tolist()
         if self.pairs:
-            return iter([(self.epoch, i) for i in mine])
+            passes = (np.arange(len(order)) // self.n)[self.rank :: self.world_size]
+            return iter([(self.epoch, i, int(r))
+                         for i, r in zip(mine, passes[self.start :].tolist())])
         return iter(mine)
 
     def __len__(self) -> int:
@@ -60,16 +65,19 @@ class EpochSampler(Sampler[int]):
 
 
 class EpochIndexed(Dataset):
-    """A dataset indexed by ``(epoch, index)`` pairs (or plain ints) over one with ``set_epoch``.
+    """A dataset indexed by ``(epoch, index[, repeat])`` tuples (or plain ints) over one with
+    ``set_epoch``.
 
     Persistent workers hold a copy of the dataset made when they started; ``set_epoch`` in the
     main process would never reach them, and every epoch would repeat epoch 0's random draws.
-    With the epoch inside each index, each worker's copy sets its own epoch before reading.
+    With the epoch inside each index, each worker's copy sets its own epoch before reading; a
+    ``repeat`` > 0 (a second pass over the data in one epoch) reaches it as
+    ``set_epoch(epoch, repeat=repeat)``.
     """
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
-        self._epoch: int | None = None
+        self._epoch: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -80,11 +88,15 @@ class EpochIndexed(Dataset):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> Any:
+    def __getitem__(self, key: int | tuple[int, ...]) -> Any:
         if isinstance(key, tuple):
-            epoch, index = key
-            if epoch != self._epoch and hasattr(self.dataset, "set_epoch"):
-                self.dataset.set_epoch(int(epoch))
-                self._epoch = int(epoch)
+            epoch, index, repeat = (*key, 0) if len(key) == 2 else key
+            now = (int(epoch), int(repeat))
+            if now != self._epoch and hasattr(self.dataset, "set_epoch"):
+                if now[1]:
+                    self.dataset.set_epoch(now[0], repeat=now[1])
+                else:  # a dataset whose set_epoch knows no passes works as before
+                    self.dataset.set_epoch(now[0])
+                self._epoch = now
             return self.dataset[int(index)]
         return self.dataset[int(key)]

@@ -141,8 +141,8 @@ class PretextModel(nn.Module):
         m, lc, s = cfg.model, cfg.loss, cfg.sampler
         backbone = build_backbone(m.backbone, m.width, **m.backbone_args)
         feat = int(backbone.feature_dim)
-        order_head = (OrderHead(feat, math.factorial(s.n_segments), m.order_hidden)
-                      if lc.order > 0 else None)
+        order_head = (OrderHead(feat, math.factorial(s.n_segments), m.order_hidden,
+                                relu=m.order_relu) if lc.order > 0 else None)
         rate_head = (RateHead(feat, s.n_segments, m.rate_mode, s.rate_max - s.rate_min + 1)
                      if lc.rate > 0 else None)
         contrastive = moco_lib.from_config(cfg, backbone) if lc.contrastive > 0 else None

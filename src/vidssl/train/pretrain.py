@@ -159,12 +159,16 @@ def evaluate_pretext(model: torch.nn.Module, dataset: Any, cfg: Config, device: 
     """Pretext metrics on held-out clips (Tables III/IV/VII): order acc, rate MSE, contrastive.
 
     The model is in eval mode: BN uses running statistics, the queue and key encoder are read but
-    never updated, so evaluating does not change training.
+    never updated, so evaluating does not change training. ``eval.pretext_clips`` clips are
+    drawn per video (pass ``k`` of the data set, :class:`~vidssl.data.epochs.EpochIndexed`;
+    pass 0 is the one clip drawn when it is 1), the same clips at every evaluation.
     """
     was_training = model.training
     model.eval()
-    b = min(cfg.train.batch_size, len(dataset))
-    loader = DataLoader(dataset, batch_size=b, shuffle=False,
+    clips = max(1, cfg.eval.pretext_clips)
+    b = min(cfg.train.batch_size, len(dataset) * clips)
+    keys = [(0, i, k) for k in range(clips) for i in range(len(dataset))]
+    loader = DataLoader(EpochIndexed(dataset), batch_size=b, sampler=keys,
                         num_workers=resolve_workers(cfg.data.num_workers, device),
                         drop_last=False)
     sums: dict[str, float] = {}
