@@ -129,7 +129,8 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
         rate = _clips_per_second(metrics_csv, cfg.train.batch_size)
         for key, label in (("val_order_acc", "held-out order accuracy"),
                            ("val_rate_mse", "held-out rate MSE"),
-                           ("val_loss_contrastive", "held-out contrastive loss")):
+                           ("val_loss_contrastive", "held-out contrastive loss"),
+                           ("val_contrastive_acc", "held-out contrastive accuracy")):
             if key in last:
                 rows["pretrained"][label] = last[key]
 

@@ -201,7 +201,7 @@ def _moco_with_own_video_in_queue(exclude: bool) -> tuple[float, float]:
         moco.queue.enqueue(keys, ids)
     with torch.enable_grad():
         loss, acc = moco.loss(enc(clip), clip, training=True, ids=ids)
-    return float(acc), float(loss)
+    return float(acc), float(loss.detach())
 
 
 def test_own_video_keys_in_the_queue_are_no_negatives() -> None:

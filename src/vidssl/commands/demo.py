@@ -10,7 +10,7 @@ from vidssl.config import load_config
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="the whole pipeline on built-in synthetic data (about 7 minutes on 2 quiet CPU cores)",
+        help="the whole pipeline on built-in synthetic data (about 6 minutes on 2 quiet CPU cores)",
         description=(
             "Generate the synthetic motion dataset in memory, pretrain the demo config "
             "(configs/demo.yaml: R3D width 1/4, 32x32 frame differences, order + rate + "
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default="configs/demo.yaml", metavar="FILE",
                    help="demo config (default: the one shipped with vidssl)")
     p.add_argument("--no-finetune", action="store_true",
-                   help="skip fine-tuning (saves about a quarter of the time)")
+                   help="skip fine-tuning (saves about a tenth of the time)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="override config keys, e.g. train.epochs=10 data.synthetic.seed=1")
