@@ -139,11 +139,11 @@ def main() -> None:
                     help="also time end to end with these numbers of loader workers")
     args = ap.parse_args()
     cfg, what = load(args)
-    from vidssl.resources import configure_threads, resolve_workers
+    from vidssl.resources import configure_threads, data_workers
     from vidssl.train.devices import resolve_device
 
     configure_threads(cfg.train.threads if args.threads < 0 else args.threads)
-    cfg.data.num_workers = resolve_workers(cfg.data.num_workers)
+    cfg.data.num_workers = data_workers(cfg.data)
 
     device = resolve_device(cfg.train.device)
     dataset = build_pretext_dataset(cfg, "train", train=True)

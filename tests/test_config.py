@@ -86,7 +86,10 @@ def test_num_workers_auto_is_chosen_from_the_cores_present(monkeypatch) -> None:
     assert resources.resolve_workers(3) == 3  # an explicit number is kept
     monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert resources.available_cores() == 2
-    assert resources.resolve_workers(-1, "cpu") == 0  # no core to spare: load in-process
+    assert resources.resolve_workers(-1, "cpu") == 1  # files: a worker decodes meanwhile
+    assert resources.resolve_workers(-1, "cpu", in_memory=True) == 0  # no core to spare
+    demo = load_config("configs/demo.yaml").data
+    assert resources.data_workers(demo) == 0  # the synthetic set is in memory
     assert resources.resolve_workers(-1, "cuda") == 1
     monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert resources.resolve_workers(-1, "cpu") == 0

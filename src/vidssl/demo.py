@@ -25,7 +25,7 @@ from vidssl.eval.plots import plot_curves, plot_tsne
 from vidssl.eval.probe import probe_features
 from vidssl.eval.report import format_seconds, write_report
 from vidssl.eval.retrieval import evaluate_retrieval
-from vidssl.resources import available_cores, configure_threads, resolve_workers
+from vidssl.resources import available_cores, configure_threads, data_workers
 from vidssl.train.checkpoint import load_backbone
 from vidssl.train.finetune import finetune
 
@@ -102,7 +102,7 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
     sources = (build_source(cfg.data, "train"), build_source(cfg.data, "test"))
     generate_s = time.perf_counter() - t0
     threads = configure_threads(cfg.train.threads)
-    workers = resolve_workers(cfg.data.num_workers, cfg.train.device)
+    workers = data_workers(cfg.data, cfg.train.device)
     tqdm.write(f"demo: {len(sources[0])} train / {len(sources[1])} test videos, "
                f"{len(sources[0].classes)} classes ({generate_s:.0f} s); {threads} torch "
                f"thread{'s' if threads != 1 else ''}, {workers} loader "

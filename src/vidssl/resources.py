@@ -9,6 +9,7 @@ container's cpuset), not the machine's total: a process limited to 2 of 64 cores
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 
@@ -34,20 +35,33 @@ def configure_threads(threads: int) -> int:
     return torch.get_num_threads()
 
 
-def resolve_workers(num_workers: int, device: str | torch.device = "cpu") -> int:
-    """``data.num_workers``; ``-1`` (auto) chooses from the cores present.
+def resolve_workers(num_workers: int, device: str | torch.device = "cpu",
+                    in_memory: bool = False) -> int:
+    """``data.num_workers``; ``-1`` (auto) chooses from the cores present and the data.
 
     On a GPU the model does not use the CPU: every core but the main process's decodes.
-    On a CPU the workers take cores from the model's threads. With 2 cores or fewer there is no
-    core to spare, and a worker process only adds its copies and switches: the demo's
-    pretraining ran end to end at 87% of the model-only rate loading in the main process
-    against 80% with one worker (``benchmarks/loader.py --compare-workers 0 1``, AMD EPYC, 2
-    cores). With more cores one worker overlaps loading with the model's steps; more only slow
-    the model down.
+    On a CPU the workers take cores from the model's threads, and what a worker buys depends on
+    the data (measured with ``benchmarks/loader.py --compare-workers 0 1 2``, AMD EPYC, 2
+    cores):
+
+    - data held in memory (``in_memory``: the synthetic set) cost little to load, so with 2
+      cores or fewer a worker process only adds its copies and switches: the demo ran end to
+      end at 87% of the model-only rate loading in the main process, 80% with one worker;
+    - files: one worker decodes while the model steps (prepared 60x80 JPEG frames: 88 clips/s
+      with one worker against 73 in the main process; a second added nothing).
     """
     if num_workers >= 0:
         return num_workers
     cores = available_cores()
     if torch.device(device).type == "cuda":
         return max(1, min(cores - 1, 16))
-    return 1 if cores > 2 else 0
+    if in_memory and cores <= 2:
+        return 0
+    return 1 if cores > 1 else 0
+
+
+def data_workers(data_cfg: Any, device: str | torch.device = "cpu") -> int:
+    """:func:`resolve_workers` for a config's ``data`` section (the synthetic set is in
+    memory; every other data set is read from files)."""
+    return resolve_workers(data_cfg.num_workers, device,
+                           in_memory=data_cfg.dataset == "synthetic")

@@ -207,7 +207,8 @@ def run_over_clips(
                         "(check data.dataset and data.root)")
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     per_batch = max(1, int(batch_size or cfg.eval.batch_size) // clips)
-    workers = resolve_workers(cfg.data.num_workers if num_workers is None else num_workers, dev)
+    workers = resolve_workers(cfg.data.num_workers if num_workers is None else num_workers, dev,
+                              in_memory=cfg.data.dataset == "synthetic")
     dataset = MultiClipDataset(
         source, eval_transform(cfg), clips=clips, clip_len=clip_len, step=step
     )

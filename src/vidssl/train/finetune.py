@@ -33,7 +33,7 @@ from vidssl.eval.features import random_backbone
 from vidssl.eval.plots import plot_curves
 from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
 from vidssl.eval.report import write_report
-from vidssl.resources import configure_threads, resolve_workers
+from vidssl.resources import configure_threads, data_workers
 from vidssl.train import distributed as du
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -291,7 +291,7 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
             sampler.set_epoch(epoch)
         loader = DataLoader(
             dataset, batch_size=batch, shuffle=sampler is None, sampler=sampler,
-            drop_last=drop_last, num_workers=resolve_workers(cfg.data.num_workers, dev),
+            drop_last=drop_last, num_workers=data_workers(cfg.data, dev),
             pin_memory=dev.type == "cuda",
             generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
         )

@@ -28,7 +28,7 @@ from vidssl.data.layouts import has_split
 from vidssl.errors import DataError
 from vidssl.method.registry import build_model, build_pretext_dataset
 from vidssl.models.view_synthesis import load_view_generator
-from vidssl.resources import configure_threads, resolve_workers
+from vidssl.resources import configure_threads, data_workers
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -137,7 +137,7 @@ def make_loader(dataset: Any, cfg: Config, epoch: int, start_step: int, steps: i
     b = cfg.train.batch_size
     sampler = EpochSampler(len(dataset), steps * b, cfg.train.seed, epoch, start_step * b,
                            rank, world_size, pairs=True)
-    workers = resolve_workers(cfg.data.num_workers, device)
+    workers = data_workers(cfg.data, device)
     return DataLoader(
         EpochIndexed(dataset),
         batch_size=b,
@@ -169,7 +169,7 @@ def evaluate_pretext(model: torch.nn.Module, dataset: Any, cfg: Config, device: 
     b = min(cfg.train.batch_size, len(dataset) * clips)
     keys = [(0, i, k) for k in range(clips) for i in range(len(dataset))]
     loader = DataLoader(EpochIndexed(dataset), batch_size=b, sampler=keys,
-                        num_workers=resolve_workers(cfg.data.num_workers, device),
+                        num_workers=data_workers(cfg.data, device),
                         drop_last=False)
     sums: dict[str, float] = {}
     count = 0
