@@ -246,6 +246,8 @@ def test_table_marks_missing_metrics() -> None:
         ({"base": "x", "out_dir": "o", "methods": [{"name": "a"}], "seeds": "0,1"}, "seeds"),
         ({"base": "x", "out_dir": "o", "methods": [{"name": "a"}], "reference": "b"},
          "reference 'b'"),
+        ({"base": "x", "out_dir": "o", "methods": [{"name": "previous"}]},
+         "'previous' is reserved"),
     ],
 )
 def test_malformed_compare_files_are_rejected(tmp_path, raw, message) -> None:

@@ -42,3 +42,21 @@ def test_sections_are_replaced_and_the_rest_is_kept(tmp_path: Path) -> None:
 def test_machine_description_names_cores_and_torch() -> None:
     line = machine_description()
     assert "cores" in line and "torch" in line
+
+
+def test_broken_markers_and_unwritable_files_are_one_line_errors(tmp_path: Path) -> None:
+    import pytest
+
+    from vidssl.errors import UserError
+
+    doc = tmp_path / "RESULTS.md"
+    update_results(doc, "ladder", "cmd", _table("Ladder", "40.0"), None, machine="m", date="d")
+    # someone deleted the end marker: replacing would swallow what follows, so refuse
+    doc.write_text(doc.read_text().replace("<!-- /compare: ladder -->", "") + "\nnotes\n")
+    with pytest.raises(UserError, match="markers of section 'ladder' are broken"):
+        update_results(doc, "ladder", "cmd", _table("Ladder", "41.0"), None, machine="m",
+                       date="d")
+    assert "notes" in doc.read_text()
+    with pytest.raises(UserError, match="cannot"):
+        update_results(tmp_path, "ladder", "cmd", _table("Ladder", "41.0"), None,
+                       machine="m", date="d")  # a folder, not a file

@@ -245,6 +245,9 @@ def parse_compare(raw: dict[str, Any], source: Path | None = None) -> CompareSpe
             "overrides": _str_list(view_spec.get("overrides"), f"{where}: view.overrides"),
         }
     seeds = check_seeds(raw["seeds"], f"{where}: seeds") if "seeds" in raw else None
+    if PREVIOUS in {m.name for m in methods}:
+        raise CompareError(f"{where}: '{PREVIOUS}' is reserved (reference: {PREVIOUS} pairs each "
+                           "row with the row above it); give that method another name")
     reference = str(raw.get("reference") or "")
     if reference and reference not in {m.name for m in methods} | {PREVIOUS}:
         raise CompareError(f"{where}: reference '{reference}' is not a method name "

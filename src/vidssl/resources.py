@@ -46,7 +46,7 @@ def resolve_workers(num_workers: int, device: str | torch.device = "cpu",
 
     - data held in memory (``in_memory``: the synthetic set) cost little to load, so with 2
       cores or fewer a worker process only adds its copies and switches: the demo ran end to
-      end at 87% of the model-only rate loading in the main process, 80% with one worker;
+      end at 86.5% of the model-only rate loading in the main process, 80% with one worker;
     - files: one worker decodes while the model steps (prepared 60x80 JPEG frames: 88 clips/s
       with one worker against 73 in the main process; a second added nothing).
     """
@@ -60,8 +60,10 @@ def resolve_workers(num_workers: int, device: str | torch.device = "cpu",
     return 1 if cores > 1 else 0
 
 
-def data_workers(data_cfg: Any, device: str | torch.device = "cpu") -> int:
+def data_workers(data_cfg: Any, device: str | torch.device = "cpu",
+                 num_workers: int | None = None) -> int:
     """:func:`resolve_workers` for a config's ``data`` section (the synthetic set is in
-    memory; every other data set is read from files)."""
-    return resolve_workers(data_cfg.num_workers, device,
-                           in_memory=data_cfg.dataset == "synthetic")
+    memory; every other data set is read from files); ``num_workers`` replaces
+    ``data.num_workers`` when given."""
+    n = data_cfg.num_workers if num_workers is None else num_workers
+    return resolve_workers(n, device, in_memory=data_cfg.dataset == "synthetic")

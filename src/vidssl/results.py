@@ -15,7 +15,6 @@ next to the document (``results/<KEY>.png``) so the document renders on its own.
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 import re
 import shutil
@@ -23,7 +22,9 @@ from pathlib import Path
 
 import torch
 
+from vidssl.errors import UserError
 from vidssl.eval.report import atomic_write
+from vidssl.resources import available_cores
 
 HEADER = """# Results
 
@@ -48,7 +49,7 @@ def machine_description() -> str:
     """One line naming the machine: CPU model and cores, the GPU if torch sees one, torch."""
     gpu = (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
            else ", no GPU")
-    return f"{cpu_model()}, {os.cpu_count() or 1} cores{gpu}, torch {torch.__version__}"
+    return f"{cpu_model()}, {available_cores()} cores{gpu}, torch {torch.__version__}"
 
 
 def _markers(key: str) -> tuple[str, str]:
@@ -85,13 +86,23 @@ def update_results(results: Path, key: str, command: str, table_md: str,
         chart = f"results/{key}.png"
     section = section_text(key, command, table_md, chart, machine or machine_description(),
                            date or datetime.date.today().isoformat())
-    text = results.read_text() if results.is_file() else HEADER
     begin, end = _markers(key)
+    try:
+        text = results.read_text() if results.is_file() else HEADER
+    except OSError as exc:
+        raise UserError(f"--results {results}: cannot read it ({exc.strerror or exc})") from None
+    if text.count(begin) != text.count(end) or text.count(begin) > 1:
+        raise UserError(f"--results {results}: the markers of section '{key}' are broken "
+                        f"({text.count(begin)} '{begin}' and {text.count(end)} '{end}'); "
+                        "mend them by hand so that nothing written around them is lost")
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text, count=1)
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    results.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(results, text)
+    try:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(results, text)
+    except OSError as exc:
+        raise UserError(f"--results {results}: cannot write it ({exc.strerror or exc})") from None
     return results

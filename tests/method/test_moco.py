@@ -230,3 +230,32 @@ def test_held_out_forwards_never_mask() -> None:
         without = moco.loss(enc(clip), clip, training=False)
     assert float(with_ids[0]) == float(without[0])  # the identical entries stay negatives
     assert float(with_ids[0]) > math.log(2)  # (each query has copies of its key among them)
+
+
+def test_a_checkpoint_from_before_queue_ids_and_moco_component_loads_through_load_weights(
+        tmp_path, capsys, monkeypatch) -> None:
+    """``--resume`` and compare's reuse load weights with ``load_weights``, which checks the
+    keys: a state saved before MoCo was a component (parts at the top level) and before the
+    queue kept video ids must still load there, with every id unknown."""
+    from vidssl.config import load_config
+    from vidssl.method import moco as moco_module
+    from vidssl.method.registry import build_model
+    from vidssl.train.checkpoint import load_weights
+
+    monkeypatch.setattr(moco_module, "_told_about_ids", False)  # said once per process
+    cfg = load_config("configs/demo.yaml", ["model.width=0.125"])
+    model = build_model(cfg)
+    model.moco.queue.enqueue(torch.randn(16, model.moco.queue.keys.shape[1]),
+                             torch.arange(16))
+    old = {}
+    for key, value in model.state_dict().items():
+        if key == "moco.queue.ids":
+            continue  # written before the queue kept ids
+        old[key.removeprefix("moco.")] = value.clone()  # before MoCo was a component
+    fresh = build_model(cfg)
+    load_weights(fresh, old, tmp_path / "old.pt", "model")
+    torch.testing.assert_close(fresh.moco.queue.keys, model.moco.queue.keys)
+    torch.testing.assert_close(fresh.moco.projection.net[0].weight,
+                               model.moco.projection.net[0].weight)
+    assert (fresh.moco.queue.ids == -1).all()
+    assert "predates video ids" in capsys.readouterr().err

@@ -30,7 +30,7 @@ from vidssl.data.transforms import ClipTransform
 from vidssl.errors import DataError
 from vidssl.models.backbones import build_backbone
 from vidssl.progress import progress as progress_bar
-from vidssl.resources import resolve_workers
+from vidssl.resources import data_workers
 from vidssl.train.devices import resolve_device
 
 FEATURES = ("pool", "conv5")
@@ -207,8 +207,7 @@ def run_over_clips(
                         "(check data.dataset and data.root)")
     dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     per_batch = max(1, int(batch_size or cfg.eval.batch_size) // clips)
-    workers = resolve_workers(cfg.data.num_workers if num_workers is None else num_workers, dev,
-                              in_memory=cfg.data.dataset == "synthetic")
+    workers = data_workers(cfg.data, dev, num_workers)
     dataset = MultiClipDataset(
         source, eval_transform(cfg), clips=clips, clip_len=clip_len, step=step
     )

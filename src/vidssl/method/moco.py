@@ -24,6 +24,7 @@ import contextlib
 import copy
 import functools
 import itertools
+import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,11 @@ class KeyQueue(nn.Module):
         self.register_buffer("ids", torch.full((size,), -1, dtype=torch.long))
         self._register_load_state_dict_pre_hook(_ids_unknown_if_missing)
 
+    def upgrade_state_dict(self, state: dict[str, Any], prefix: str) -> None:
+        """Bring a saved state from an older vidssl up to this one, in place (called by
+        ``train.checkpoint.load_weights`` before it checks the keys)."""
+        _ids_unknown_if_missing(state, prefix)
+
     @property
     def size(self) -> int:
         return self.keys.shape[0]
@@ -117,11 +123,21 @@ class KeyQueue(nn.Module):
         return self.keys.index_select(0, idx)
 
 
+_told_about_ids = False
+
+
 def _ids_unknown_if_missing(state: dict[str, Any], prefix: str, *_: Any) -> None:
-    """A queue saved before it kept video ids: load it with every id unknown (-1)."""
+    """A queue saved before it kept video ids: load it with every id unknown (-1), and say
+    once what that means for a resumed run."""
+    global _told_about_ids
     if prefix + "keys" in state and prefix + "ids" not in state:
         size = state[prefix + "keys"].shape[0]
         state[prefix + "ids"] = torch.full((size,), -1, dtype=torch.long)
+        if not _told_about_ids:
+            _told_about_ids = True
+            print("vidssl: note: this checkpoint's key queue predates video ids: from here on "
+                  "keys of a query's own video are no negatives (contrastive.exclude_own_video, "
+                  "default true since 2026-11-27; false keeps the old loss)", file=sys.stderr)
 
 
 def info_nce(pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
@@ -405,9 +421,12 @@ def query_features(moco: MoCo | None, encoder: nn.Module, x: Tensor) -> Tensor:
 
 def accept_legacy_keys(model: nn.Module) -> None:
     """Let ``model`` (which holds its MoCo as ``model.moco``) load checkpoints written before
-    MoCo became a component (:func:`rename_legacy_keys`)."""
+    MoCo became a component (:func:`rename_legacy_keys`): on ``load_state_dict`` and through
+    ``upgrade_state_dict``, which ``train.checkpoint.load_weights`` calls before it checks the
+    keys."""
     model._register_load_state_dict_pre_hook(
         lambda state, prefix, *_: rename_legacy_keys(state, prefix))
+    model.upgrade_state_dict = rename_legacy_keys  # type: ignore[assignment]
 
 
 def from_config(cfg: Config, encoder: nn.Module, similarity: str | None = None) -> MoCo:

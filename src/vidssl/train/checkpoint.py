@@ -165,6 +165,13 @@ def load_weights(module: torch.nn.Module, state: Any, path: str | Path, what: st
     (another backbone or width than the checkpoint's config claims: a damaged checkpoint)."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: damaged checkpoint, '{what}' is not a state dict")
+    # parts that changed their saved form bring an older state up to date first (outer module
+    # first: it may move keys into a part that then fills in what is new)
+    state = dict(state)
+    for name, sub in module.named_modules():
+        upgrade = getattr(sub, "upgrade_state_dict", None)
+        if callable(upgrade):
+            upgrade(state, f"{name}." if name else "")
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
