@@ -81,8 +81,12 @@ def update_results(results: Path, key: str, command: str, table_md: str,
     chart = None
     if chart_png is not None and Path(chart_png).is_file():
         target = results.parent / "results" / f"{key}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(chart_png, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(chart_png, target)
+        except OSError as exc:
+            raise UserError(f"--results {results}: cannot write its chart {target} "
+                            f"({exc.strerror or exc})") from None
         chart = f"results/{key}.png"
     section = section_text(key, command, table_md, chart, machine or machine_description(),
                            date or datetime.date.today().isoformat())
