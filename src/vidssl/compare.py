@@ -758,11 +758,12 @@ def paired_differences(rows: Sequence[dict[str, Any]], reference: str,
             return {}
         pairs = [(row, ref) for row in rows if row is not ref]
     cost = {t for t, ev, *_ in COLUMNS if not ev}
+    per_seed = {id(r): _per_seed(r, split) for r in rows}  # once per row, not once per pair
     out: dict[str, dict[str, Any]] = {}
     for row, ref in pairs:
-        base = _per_seed(ref, split)
+        base = per_seed[id(ref)]
         cols: dict[str, Any] = {}
-        for title, per in _per_seed(row, split).items():
+        for title, per in per_seed[id(row)].items():
             seeds = [k for k in per if k in base.get(title, {})]
             if title in cost or not seeds:
                 continue

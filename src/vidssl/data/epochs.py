@@ -88,9 +88,9 @@ class EpochIndexed(Dataset):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
-    def __getitem__(self, key: int | tuple[int, ...]) -> Any:
+    def __getitem__(self, key: int | tuple[int, int, int]) -> Any:
         if isinstance(key, tuple):
-            epoch, index, repeat = (*key, 0) if len(key) == 2 else key
+            epoch, index, repeat = key
             now = (int(epoch), int(repeat))
             if now != self._epoch and hasattr(self.dataset, "set_epoch"):
                 if now[1]:
