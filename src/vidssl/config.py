@@ -35,7 +35,8 @@ from vidssl.method import registry as methods
 class SyntheticConfig:
     """The built-in "synthetic motion" dataset (see ``vidssl.data.synthetic``)."""
 
-    variant: str = "motion"  # motion (kinds of motion) | direction (direction pairs)
+    # motion | direction | scene | phased | real (vidssl.data.synthetic.VARIANTS)
+    variant: str = "motion"
     size: int = 64  # frame side in pixels (32 is a config away)
     min_frames: int = 64
     max_frames: int = 96
@@ -46,6 +47,11 @@ class SyntheticConfig:
     # them leaves the train and test videos bit-identical.
     val_per_class: int = -1
     seed: int = 0
+    # Realism knobs; -1 = the variant's value. scene_bias: probability that a video's scene is
+    # its class's own (appearance goes with the action); camera: probability of a
+    # class-independent camera pan or shake.
+    scene_bias: float = -1.0
+    camera: float = -1.0
 
 
 @dataclass
@@ -554,7 +560,13 @@ def validate(cfg: Config) -> None:
         cfg.data.dataset,
         ("synthetic", "ucf101", "hmdb51", "kinetics400", "folder", "unlabeled"),
     )
-    _choice("data.synthetic.variant", cfg.data.synthetic.variant, ("motion", "direction"))
+    _choice("data.synthetic.variant", cfg.data.synthetic.variant,
+            ("motion", "direction", "scene", "phased", "real"))
+    for key in ("scene_bias", "camera"):
+        value = getattr(cfg.data.synthetic, key)
+        if not (math.isfinite(value) and (value == -1 or 0.0 <= value <= 1.0)):
+            raise ConfigError(f"data.synthetic.{key} must be in [0, 1], or -1 for the "
+                              f"variant's value; got {value}")
     if len(cfg.data.resize) != 2 or min(cfg.data.resize) < 1:
         raise ConfigError(f"data.resize must be [height, width]; got {cfg.data.resize}")
     if cfg.data.crop > min(cfg.data.resize):

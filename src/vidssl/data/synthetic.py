@@ -48,6 +48,7 @@ import math
 import multiprocessing
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,56 @@ DIRECTION_CLASSES: tuple[str, ...] = (
     "zoom_in",
     "zoom_out",
 )
-VARIANTS: dict[str, tuple[str, ...]] = {"motion": MOTION_CLASSES, "direction": DIRECTION_CLASSES}
+# Phased actions: the motion changes during the video in a class-specific sequence of three
+# phases (boundaries near 1/3 and 2/3 of the video, jittered per video), so windows 16+ frames
+# apart differ and their order is decidable (VCOP's setting), as in real actions (a run-up, a
+# take-off, a landing). Two pairs differ only by the order of their phases.
+PHASED_CLASSES: tuple[str, ...] = (
+    "accelerate",  # translation whose speed grows from 0 to twice the nominal
+    "bounce_rest",  # approach, bounce back, rest
+    "decelerate",  # translation whose speed falls from twice the nominal to 0
+    "grow_shrink",  # zoom in, then out, then rest
+    "reverse_once",  # translate, then the same speed the other way (half and half)
+    "rotate_then_translate",  # rotate in place, then translate, then translate
+    "shrink_grow",  # zoom out, then in, then rest
+    "spin_up",  # rotation whose angular speed grows from 0 to twice the nominal
+    "start_stop",  # rest, move, rest
+    "translate_then_rotate",  # translate, translate, then rotate in place
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named synthetic benchmark: its classes and its realism knobs.
+
+    ``scene_bias`` (p): the probability that a video's scene (background texture family,
+    palette and scale; sprite shape family and palette) is drawn from its class's own
+    distribution (:func:`class_scene`) instead of the shared one, as scenes and objects go with
+    actions in real footage (a pool, a horse, a bow). ``camera`` (q): the probability of a
+    class-independent camera motion (a pan or hand-held shake) moving the whole frame, so frame
+    differences no longer isolate the actor for free. The values are fixed here, before any
+    result was measured on them; ``data.synthetic.scene_bias`` / ``camera`` override them.
+    """
+
+    classes: tuple[str, ...]
+    scene_bias: float = 0.0
+    camera: float = 0.0
+    help: str = ""
+
+
+VARIANTS: dict[str, Variant] = {
+    "motion": Variant(MOTION_CLASSES, help="10 kinds of motion; appearance random per video"),
+    "direction": Variant(DIRECTION_CLASSES,
+                         help="10 classes that differ only by direction (left/right, ...)"),
+    "scene": Variant(MOTION_CLASSES, scene_bias=0.8,
+                     help="the motion classes with scene bias p=0.8 (appearance goes with "
+                          "the class, as in UCF101)"),
+    "phased": Variant(PHASED_CLASSES,
+                      help="10 phased actions (e.g. approach-bounce-rest, start-stop): the "
+                           "order of windows is decidable"),
+    "real": Variant(PHASED_CLASSES, scene_bias=0.8, camera=0.5,
+                    help="phased actions with scene bias p=0.8 and camera motion q=0.5"),
+}
 # The order is part of every video's seed (see :func:`video_rng`): append, never reorder.
 SPLITS = ("train", "test", "val")
 FPS = 25.0
@@ -107,11 +157,25 @@ _TEX = 64  # background texture side (texels), periodic
 _CANVAS = 64  # sprite canvas side (texels)
 
 
-def class_names(variant: str) -> tuple[str, ...]:
-    """The class names of ``variant`` in label order."""
+def variant_spec(variant: str) -> Variant:
+    """The :class:`Variant` named ``variant``."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown synthetic variant {variant!r}; known: {', '.join(VARIANTS)}")
     return VARIANTS[variant]
+
+
+def class_names(variant: str) -> tuple[str, ...]:
+    """The class names of ``variant`` in label order."""
+    return variant_spec(variant).classes
+
+
+def realism(syn_cfg: Any) -> tuple[float, float]:
+    """``(scene_bias, camera)`` of a ``data.synthetic`` config: its own values where set
+    (>= 0), else its variant's."""
+    spec = variant_spec(syn_cfg.variant)
+    p = syn_cfg.scene_bias if syn_cfg.scene_bias >= 0 else spec.scene_bias
+    q = syn_cfg.camera if syn_cfg.camera >= 0 else spec.camera
+    return float(p), float(q)
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,9 +250,78 @@ def _motion(
         theta = sense * omega * t
         zeta = float(rng.choice([-1.0, 1.0])) * zoom * t
         zeta_bg = zeta * (_ZOOM_BG / _ZOOM)
+    elif name in PHASED_CLASSES:
+        return _phased_motion(name, rng, n, speed, omega, zoom, sense, axis)
     else:
         raise ValueError(f"unknown synthetic class {name!r}")
     return d, theta, zeta, (zeta if zeta_bg is None else zeta_bg)
+
+
+def _phased_motion(
+    name: str, rng: np.random.Generator, n: int, speed: float, omega: float, zoom: float,
+    sense: float, axis: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame motion of a phased class (``PHASED_CLASSES``), as :func:`_motion` returns it.
+
+    The class sets per-frame velocities (translation along a random axis, rotation, zoom) phase
+    by phase; positions are their running sums, so the motion is continuous and only its
+    velocity changes at a phase boundary. Boundaries lie at 1/3 and 2/3 of the video, each
+    jittered by up to 6% of its length, so 16-frame windows a third of a video apart see
+    different phases.
+    """
+    u = np.arange(n) / max(n - 1, 1)  # fraction of the video
+    b1, b2 = 1 / 3 + rng.uniform(-0.06, 0.06), 2 / 3 + rng.uniform(-0.06, 0.06)
+    phase = np.digitize(u, [b1, b2])  # 0, 1, 2
+    first, second, third = phase == 0, phase == 1, phase == 2
+    v = np.zeros(n)  # px/frame along the axis
+    w = np.zeros(n)  # rad/frame
+    z = np.zeros(n)  # log-scale/frame
+    if name == "accelerate":
+        v = 2 * speed * u
+    elif name == "decelerate":
+        v = 2 * speed * (1 - u)
+    elif name == "bounce_rest":
+        v = speed * (first.astype(float) - second)
+    elif name == "reverse_once":
+        v = speed * np.where(u < 0.5 + (b1 - 1 / 3), 1.0, -1.0)
+    elif name == "start_stop":
+        v = speed * second
+    elif name == "rotate_then_translate":
+        w, v = sense * omega * first, speed * ~first
+    elif name == "translate_then_rotate":
+        v, w = speed * ~third, sense * omega * third
+    elif name == "grow_shrink":
+        z = zoom * (first.astype(float) - second)
+    elif name == "shrink_grow":
+        z = zoom * (second.astype(float) - first)
+    elif name == "spin_up":
+        w = sense * 2 * omega * u
+    else:
+        raise ValueError(f"unknown phased class {name!r}")
+    d = np.cumsum(v)[:, None] * _unit(axis)[None]
+    d = d - d[n // 2]
+    theta = np.cumsum(w)
+    zeta = np.cumsum(z)
+    zeta = zeta - 0.5 * (zeta.max() + zeta.min())  # the sprite's sizes centred on its nominal
+    return d, theta, zeta, zeta * (_ZOOM_BG / _ZOOM)
+
+
+def _camera(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A class-independent camera motion: per-frame image shift ``(n, 2)`` in nominal px.
+
+    Half the moving cameras pan (constant velocity, 0.5-1.5 px/frame, any direction), half
+    are hand-held (a smooth random walk: low-pass filtered jitter of about 1 px/frame). The
+    shift moves background and actor alike, as a turning camera does.
+    """
+    if rng.random() < 0.5:
+        velocity = rng.uniform(0.5, 1.5) * _unit(rng.uniform(0, 2 * math.pi))
+        track = np.arange(n)[:, None] * velocity[None]
+    else:
+        steps = rng.standard_normal((n + 8, 2))
+        kernel = np.hanning(9) / np.hanning(9).sum()
+        smooth = np.stack([np.convolve(steps[:, i], kernel, mode="valid") for i in (0, 1)], 1)
+        track = np.cumsum(smooth[:n] * 2.0, axis=0)
+    return track - track[n // 2]
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,35 +340,102 @@ def _colour_pair(rng: np.random.Generator, avoid: np.ndarray | None = None) -> n
         return c
 
 
-def _background(rng: np.random.Generator, colours: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class ClassScene:
+    """The centre of one class's own scene distribution (used with probability ``scene_bias``).
+
+    A scene-biased video draws its appearance around these values: palettes within about
+    0.12 (per channel, of a 0..1 range) of the class's, the class's texture family (band-pass
+    limit, stripe frequency, angle and weight) and scale with jitter, and the class's sprite
+    shape with probability 0.75. Classes' centres are drawn independently, so their
+    distributions overlap: no single colour, texture or shape gives the class away every time.
+    """
+
+    bg_colours: np.ndarray  # (2, 3)
+    fmax: float  # band-pass limit of the background noise
+    stripe_k: int  # stripe cycles per texture period
+    stripe_angle: float
+    stripe_weight: float
+    log_texel: float  # background scale
+    shape: int  # sprite shape family (see _sprite)
+    sprite_colours: np.ndarray  # (2, 3)
+    log_radius: float  # sprite size
+
+
+_SCENE_SEED = 20261204  # class scenes are a property of the benchmark, not of data.seed
+_PALETTE_JITTER = 0.12
+
+
+def class_scene(label: int) -> ClassScene:
+    """The scene distribution's centre for class ``label`` (the same for every variant and seed,
+    as a class's typical scene is a property of the action, not of a sample of videos)."""
+    rng = np.random.default_rng([_SCENE_SEED, int(label)])
+    bg = _colour_pair(rng)
+    return ClassScene(
+        bg_colours=bg,
+        fmax=float(rng.uniform(8.0, 14.0)),
+        stripe_k=int(rng.integers(2, 7)),
+        stripe_angle=float(rng.uniform(0, 2 * math.pi)),
+        stripe_weight=float(rng.uniform(0.0, 0.6)),
+        log_texel=float(rng.uniform(math.log(0.6), math.log(1.0))),
+        shape=int(rng.integers(4)),
+        sprite_colours=_colour_pair(rng, avoid=bg),
+        log_radius=float(rng.uniform(math.log(7.0), math.log(15.0))),
+    )
+
+
+def _near(rng: np.random.Generator, colours: np.ndarray) -> np.ndarray:
+    """A colour pair within about ``_PALETTE_JITTER`` of ``colours``."""
+    return np.clip(colours + rng.normal(0.0, _PALETTE_JITTER, colours.shape), 0.0, 1.0)
+
+
+def _background(
+    rng: np.random.Generator, colours: np.ndarray, scene: ClassScene | None = None
+) -> np.ndarray:
     """A periodic ``(3, _TEX, _TEX)`` texture: band-pass noise plus optional stripes.
 
     Built in the Fourier domain, so it tiles seamlessly and wrapped sampling shows no seams.
+    With ``scene`` the texture family comes from the class's scene (with jitter) instead of
+    the shared distribution; without it the draws are exactly those of the original data set.
     """
     fy = np.fft.fftfreq(_TEX)[:, None] * _TEX
     fx = np.fft.fftfreq(_TEX)[None, :] * _TEX
     f = np.sqrt(fx**2 + fy**2)
-    fmin, fmax = 2.0, rng.uniform(8.0, 14.0)
+    if scene is None:
+        fmax = rng.uniform(8.0, 14.0)
+    else:
+        fmax = float(np.clip(scene.fmax + rng.uniform(-1.5, 1.5), 6.0, 16.0))
+    fmin = 2.0
     spectrum = np.where((f >= fmin) & (f <= fmax), 1.0 / np.maximum(f, 1.0) ** 0.5, 0.0)
     noise = np.fft.ifft2(np.fft.fft2(rng.standard_normal((_TEX, _TEX))) * spectrum).real
     noise = (noise - noise.mean()) / (noise.std() + 1e-8)
-    k = rng.integers(2, 7)  # stripe cycles per texture period, integer so it tiles
-    ang = rng.uniform(0, 2 * math.pi)
+    if scene is None:
+        k = rng.integers(2, 7)  # stripe cycles per texture period, integer so it tiles
+        ang = rng.uniform(0, 2 * math.pi)
+    else:
+        k = scene.stripe_k if rng.random() < 0.75 else rng.integers(2, 7)
+        ang = scene.stripe_angle + rng.normal(0.0, math.radians(15))
     kx, ky = np.round(k * math.cos(ang)), np.round(k * math.sin(ang))
     yy, xx = np.mgrid[0:_TEX, 0:_TEX]
     stripes = np.sin(2 * math.pi * (kx * xx + ky * yy) / _TEX + rng.uniform(0, 2 * math.pi))
-    w = rng.uniform(0.0, 0.6)
+    if scene is None:
+        w = rng.uniform(0.0, 0.6)
+    else:
+        w = float(np.clip(scene.stripe_weight + rng.uniform(-0.15, 0.15), 0.0, 0.6))
     value = (1 - w) * noise * 0.5 + w * stripes * 0.8
     value = 1.0 / (1.0 + np.exp(-3.0 * value))  # squash to (0, 1) with strong contrast
     tex = colours[0][:, None, None] * (1 - value) + colours[1][:, None, None] * value
     return tex.astype(np.float32)
 
 
-def _sprite(rng: np.random.Generator, colours: np.ndarray) -> np.ndarray:
+def _sprite(
+    rng: np.random.Generator, colours: np.ndarray, scene: ClassScene | None = None
+) -> np.ndarray:
     """A ``(4, _CANVAS, _CANVAS)`` premultiplied RGBA sprite on local coords ``[-1.3, 1.3]``.
 
     Shape (ellipse, polygon, star or blob, with a random aspect) lies within radius 1.2;
-    stripes or checks inside make its rotation and scaling visible.
+    stripes or checks inside make its rotation and scaling visible. With ``scene`` the shape
+    family is the class's with probability 0.75 (its details still vary).
     """
     extent = 1.3
     lin = (np.arange(_CANVAS) + 0.5) / _CANVAS * 2 * extent - extent
@@ -245,6 +445,8 @@ def _sprite(rng: np.random.Generator, colours: np.ndarray) -> np.ndarray:
     r = np.hypot(xs, ys)
     phi = np.arctan2(ys, xs)
     shape = rng.integers(4)
+    if scene is not None and rng.random() < 0.75:
+        shape = scene.shape
     if shape == 0:  # ellipse
         edge = np.full_like(r, 0.95)
     elif shape == 1:  # regular polygon
@@ -282,13 +484,34 @@ def _rot(theta: np.ndarray) -> np.ndarray:
 
 
 def render_video(
-    variant: str, label: int, rng: np.random.Generator, size: int = 64, num_frames: int = 96
+    variant: str,
+    label: int,
+    rng: np.random.Generator,
+    size: int = 64,
+    num_frames: int = 96,
+    *,
+    scene_bias: float | None = None,
+    camera: float | None = None,
+    scene_rng: np.random.Generator | None = None,
+    camera_rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """One video of class ``label`` of ``variant``: uint8 ``(num_frames, size, size, 3)`` RGB.
 
-    All randomness (appearance and motion) is drawn from ``rng``.
+    The shared appearance and the motion are drawn from ``rng``; whether the scene is the
+    class's own (probability ``scene_bias``) and that scene from ``scene_rng``; whether the
+    camera moves (probability ``camera``) and how from ``camera_rng``. Separate streams make
+    each knob change only what it names: the same video with ``scene_bias`` 0 and 1 has the
+    same motion, with ``camera`` 0 and 1 the same appearance and actor motion. ``scene_bias`` /
+    ``camera`` default to the variant's values, the two streams to ``rng``.
     """
-    names = class_names(variant)
+    spec = variant_spec(variant)
+    names = spec.classes
+    p = spec.scene_bias if scene_bias is None else scene_bias
+    q = spec.camera if camera is None else camera
+    if not (0.0 <= p <= 1.0 and 0.0 <= q <= 1.0):
+        raise ValueError(f"scene_bias and camera must lie in [0, 1]; got {p}, {q}")
+    scene_rng = rng if scene_rng is None else scene_rng
+    camera_rng = rng if camera_rng is None else camera_rng
     if not 0 <= label < len(names):
         raise ValueError(f"label {label} outside 0..{len(names) - 1} for variant {variant!r}")
     if size < 1 or num_frames < 1:
@@ -301,8 +524,18 @@ def render_video(
     bg_col = _colour_pair(rng)
     background = _background(rng, bg_col)
     sprite = _sprite(rng, _colour_pair(rng, avoid=bg_col))
+    # The shared draws above are made even when the class's scene replaces them, so that the
+    # motion below (drawn next from rng) does not depend on scene_bias.
+    scene = class_scene(label) if p > 0 and scene_rng.random() < p else None
+    if scene is not None:
+        bg_col = _near(scene_rng, scene.bg_colours)
+        background = _background(scene_rng, bg_col, scene)
+        sprite = _sprite(scene_rng, _near(scene_rng, scene.sprite_colours), scene)
     d, theta, zeta, zeta_bg = _motion(names[label], rng, t)
     d = d * px
+    cam = np.zeros((num_frames, 2))
+    if q > 0 and camera_rng.random() < q:
+        cam = _camera(camera_rng, num_frames) * px
 
     # Background: screen point y = o + s R(th)(x - o) + d, with parallax lam on every component;
     # inverted, texel q = offset + (1/texel) s^-1 R(-th) (y - o - d). A steady zoom cannot go
@@ -314,6 +547,8 @@ def render_video(
     # does not zoom), so the blend itself tells nothing about the class.
     lam = rng.uniform(0.4, 0.8)
     texel = math.exp(rng.uniform(math.log(0.6), math.log(1.0))) * px  # render px per texel
+    if scene is not None:
+        texel = math.exp(scene.log_texel + scene_rng.uniform(-0.1, 0.1)) * px
     centre = np.full(2, side / 2.0)
     log2_mag = lam * zeta_bg / math.log(2.0) + rng.uniform(0.0, 1.0)
     frac = log2_mag - np.floor(log2_mag)
@@ -324,7 +559,7 @@ def render_video(
     span = 0.0
     for k in (0, 1):
         lin = rot_bg / (texel * 2.0 ** (frac + k))[:, None, None]
-        off = start[None] + np.einsum("tij,tj->ti", lin, -(centre[None] + lam * d))
+        off = start[None] + np.einsum("tij,tj->ti", lin, -(centre[None] + lam * d + cam))
         # The texture is periodic: shift each frame by whole periods so its smallest texel
         # coordinate lies in [0, _TEX), then sample a tiling large enough for the frame's
         # span (no per-pixel wrapping needed).
@@ -338,11 +573,13 @@ def render_video(
 
     # Sprite: centre c(t) wraps on a torus a bit larger than the frame (see module docstring).
     radius = math.exp(rng.uniform(math.log(7.0), math.log(15.0))) * px  # px per local unit
+    if scene is not None:
+        radius = math.exp(scene.log_radius + scene_rng.uniform(-0.15, 0.15)) * px
     scale = np.exp(zeta)
     reach = 1.2 * radius * float(scale.max()) + 2
     period = side + 2 * reach
     c0 = rng.uniform(0.25, 0.75, size=2) * side
-    c = (c0[None] + d + reach) % period - reach
+    c = (c0[None] + d + cam + reach) % period - reach
     sp_lin = _rot(-(theta + rng.uniform(0, 2 * math.pi))) / (scale * radius * 1.3)[:, None, None]
     sp_off = np.einsum("tij,tj->ti", sp_lin, -c)
 
@@ -417,6 +654,11 @@ def check_config(syn_cfg: Any) -> None:
         raise ConfigError(
             f"data.synthetic.variant must be one of {', '.join(VARIANTS)}; got {syn_cfg.variant!r}"
         )
+    for key in ("scene_bias", "camera"):
+        value = getattr(syn_cfg, key)
+        if not (math.isfinite(value) and (value == -1 or 0.0 <= value <= 1.0)):
+            raise ConfigError(f"data.synthetic.{key} must be in [0, 1], or -1 for the "
+                              f"variant's value; got {value}")
     if syn_cfg.size < 8:
         raise ConfigError(f"data.synthetic.size must be >= 8; got {syn_cfg.size}")
     if not 1 <= syn_cfg.min_frames <= syn_cfg.max_frames:
@@ -446,16 +688,28 @@ def split_plan(syn_cfg: Any, split: str) -> list[tuple[int, int]]:
     return [(label, k) for label in range(len(class_names(syn_cfg.variant))) for k in range(n)]
 
 
-def video_rng(seed: int, split: str, label: int, index: int) -> np.random.Generator:
-    """The generator of one video; train, test and val draw from disjoint seed sequences."""
-    return np.random.default_rng([int(seed), SPLITS.index(split), int(label), int(index)])
+def video_rng(
+    seed: int, split: str, label: int, index: int, stream: int = 0
+) -> np.random.Generator:
+    """The generator of one video; train, test and val draw from disjoint seed sequences.
+
+    ``stream`` 0 is the video's appearance and motion (the original data set), 1 its class
+    scene and 2 its camera (see :func:`render_video`).
+    """
+    key = [int(seed), SPLITS.index(split), int(label), int(index)]
+    return np.random.default_rng(key if stream == 0 else [*key, int(stream)])
 
 
 def make_video(syn_cfg: Any, split: str, label: int, index: int) -> np.ndarray:
     """Video ``index`` of class ``label`` in ``split``: uint8 ``(T, size, size, 3)``."""
     rng = video_rng(syn_cfg.seed, split, label, index)
     num_frames = int(rng.integers(syn_cfg.min_frames, syn_cfg.max_frames + 1))
-    return render_video(syn_cfg.variant, label, rng, syn_cfg.size, num_frames)
+    p, q = realism(syn_cfg)
+    return render_video(
+        syn_cfg.variant, label, rng, syn_cfg.size, num_frames, scene_bias=p, camera=q,
+        scene_rng=video_rng(syn_cfg.seed, split, label, index, 1),
+        camera_rng=video_rng(syn_cfg.seed, split, label, index, 2),
+    )
 
 
 def video_name(syn_cfg: Any, split: str, label: int, index: int) -> str:
@@ -470,6 +724,7 @@ _CACHE: dict[tuple[Any, ...], list[np.ndarray]] = {}
 def _cache_key(syn_cfg: Any, split: str) -> tuple[Any, ...]:
     return (
         syn_cfg.variant,
+        realism(syn_cfg),
         syn_cfg.size,
         syn_cfg.min_frames,
         syn_cfg.max_frames,
@@ -648,15 +903,21 @@ def write_synthetic(
 __all__ = [
     "DIRECTION_CLASSES",
     "MOTION_CLASSES",
+    "PHASED_CLASSES",
     "VARIANTS",
+    "ClassScene",
+    "Variant",
     "class_names",
+    "class_scene",
     "clear_cache",
     "generate_split",
     "make_video",
     "per_class",
+    "realism",
     "render_video",
     "split_plan",
     "synthetic_source",
+    "variant_spec",
     "write_mp4",
     "write_synthetic",
 ]
