@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from vidssl.data.variants import VARIANTS, check_realism
 from vidssl.errors import ConfigError  # re-exported: ``from vidssl.config import ConfigError``
 from vidssl.method import registry as methods
 
@@ -35,7 +36,7 @@ from vidssl.method import registry as methods
 class SyntheticConfig:
     """The built-in "synthetic motion" dataset (see ``vidssl.data.synthetic``)."""
 
-    # motion | direction | scene | phased | real (vidssl.data.synthetic.VARIANTS)
+    # motion | direction | scene | phased | real (vidssl.data.variants.VARIANTS)
     variant: str = "motion"
     size: int = 64  # frame side in pixels (32 is a config away)
     min_frames: int = 64
@@ -560,13 +561,8 @@ def validate(cfg: Config) -> None:
         cfg.data.dataset,
         ("synthetic", "ucf101", "hmdb51", "kinetics400", "folder", "unlabeled"),
     )
-    _choice("data.synthetic.variant", cfg.data.synthetic.variant,
-            ("motion", "direction", "scene", "phased", "real"))
-    for key in ("scene_bias", "camera"):
-        value = getattr(cfg.data.synthetic, key)
-        if not (math.isfinite(value) and (value == -1 or 0.0 <= value <= 1.0)):
-            raise ConfigError(f"data.synthetic.{key} must be in [0, 1], or -1 for the "
-                              f"variant's value; got {value}")
+    _choice("data.synthetic.variant", cfg.data.synthetic.variant, tuple(VARIANTS))
+    check_realism(cfg.data.synthetic)
     if len(cfg.data.resize) != 2 or min(cfg.data.resize) < 1:
         raise ConfigError(f"data.resize must be [height, width]; got {cfg.data.resize}")
     if cfg.data.crop > min(cfg.data.resize):

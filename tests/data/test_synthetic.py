@@ -213,3 +213,119 @@ def test_rendering_in_processes_gives_the_same_bytes(monkeypatch):
     for i, (label, k) in enumerate(synthetic.split_plan(cfg, "train")):
         assert np.array_equal(pooled[i], synthetic.make_video(cfg, "train", label, k))
     synthetic.clear_cache()
+
+
+# --------------------------------------------------------------------------------------------
+# Realism: scene bias, phased actions, camera motion (issue 17)
+# --------------------------------------------------------------------------------------------
+
+# sha256 of the train, test and val video 0 of every class at size 32 and 16-24 frames, as the
+# generator made them before the realism knobs existed (commit d15188b): every result measured
+# on `motion` and `direction` stays valid only while these bytes do not change.
+_BYTES_BEFORE_REALISM = {
+    "motion": "7020e849d1d8cef6410fa8f7a4972ba2f07d56b09fa8b3fe98ee8e8d055167fd",
+    "direction": "8a6019634d7691205e3639aa597d68859ec4af5dd3f8791d99bc9525ac3b062b",
+}
+
+
+@pytest.mark.parametrize("variant", sorted(_BYTES_BEFORE_REALISM))
+def test_motion_and_direction_bytes_are_unchanged(variant):
+    import hashlib
+
+    cfg = SyntheticConfig(variant=variant, size=32, min_frames=16, max_frames=24)
+    digest = hashlib.sha256()
+    for split in ("train", "test", "val"):
+        for label in range(10):
+            digest.update(synthetic.make_video(cfg, split, label, 0).tobytes())
+    assert digest.hexdigest() == _BYTES_BEFORE_REALISM[variant]
+
+
+def test_variants_name_their_classes_and_knobs():
+    assert list(synthetic.PHASED_CLASSES) == sorted(synthetic.PHASED_CLASSES)
+    assert class_names("scene") == MOTION_CLASSES
+    assert class_names("phased") == class_names("real") == synthetic.PHASED_CLASSES
+    assert synthetic.realism(SyntheticConfig(variant="motion")) == (0.0, 0.0)
+    assert synthetic.realism(SyntheticConfig(variant="real")) == (0.8, 0.5)
+    assert synthetic.realism(SyntheticConfig(variant="real", scene_bias=0.3, camera=0)) == (0.3, 0)
+
+
+def test_scene_variant_at_zero_bias_is_the_motion_variant():
+    motion = SyntheticConfig(variant="motion", size=32, min_frames=12, max_frames=12)
+    scene0 = dataclasses.replace(motion, variant="scene", scene_bias=0.0)
+    for label in (0, 5):
+        assert np.array_equal(synthetic.make_video(motion, "train", label, 1),
+                              synthetic.make_video(scene0, "train", label, 1))
+
+
+def test_scene_bias_changes_the_scene_and_not_the_motion(monkeypatch):
+    seen = []
+    original = synthetic._motion
+
+    def recording(*args):
+        out = original(*args)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(synthetic, "_motion", recording)
+    cfg = SyntheticConfig(variant="scene", size=32, min_frames=12, max_frames=12)
+    a = synthetic.make_video(dataclasses.replace(cfg, scene_bias=0.0), "train", 3, 0)
+    b = synthetic.make_video(dataclasses.replace(cfg, scene_bias=1.0), "train", 3, 0)
+    assert not np.array_equal(a, b)  # the class's own scene replaced the shared one
+    for x, y in zip(seen[0], seen[1], strict=True):
+        assert np.array_equal(x, y)  # the same motion
+
+
+def test_camera_moves_the_frame_and_changes_nothing_else():
+    cfg = SyntheticConfig(variant="motion", size=32, min_frames=24, max_frames=24)
+    still = synthetic.make_video(dataclasses.replace(cfg, camera=0.0), "train", 2, 0)
+    moving = synthetic.make_video(dataclasses.replace(cfg, camera=1.0), "train", 2, 0)
+    # The camera track is centred on the middle frame: there the two videos are one picture.
+    assert np.array_equal(still[12], moving[12])
+    assert not np.array_equal(still[0], moving[0])
+
+
+def test_camera_tracks_do_not_depend_on_the_class():
+    rng = np.random.default_rng
+    assert np.array_equal(synthetic._camera(rng(1), 30), synthetic._camera(rng(1), 30))
+    pans = [synthetic._camera(rng(s), 30) for s in range(20)]
+    assert all(p.shape == (30, 2) and np.allclose(p[15], 0) for p in pans)
+    assert max(float(np.abs(p).max()) for p in pans) > 5  # the frame really moves
+
+
+def test_phased_actions_change_their_motion_between_thirds():
+    # VCOP's setting: windows a third of a video apart must see different motion, else their
+    # order cannot be decided. Velocities (translation, rotation, zoom) per third must differ.
+    n = 90
+    t = np.arange(n) - (n - 1) / 2
+    for label, name in enumerate(synthetic.PHASED_CLASSES):
+        d, theta, zeta, _ = synthetic._motion(name, np.random.default_rng(label), t)
+        v = np.concatenate([np.diff(d, axis=0), np.diff(theta)[:, None] * 20,
+                            np.diff(zeta)[:, None] * 100], 1)
+        thirds = [v[5:25].mean(0), v[35:55].mean(0), v[65:85].mean(0)]
+        gaps = [np.linalg.norm(thirds[i] - thirds[j]) for i, j in ((0, 1), (1, 2), (0, 2))]
+        assert max(gaps) > 0.5, (name, thirds)
+
+
+def test_phased_pairs_differ_only_by_the_order_of_their_phases():
+    n = 90
+    t = np.arange(n) - (n - 1) / 2
+    grow = synthetic._motion("grow_shrink", np.random.default_rng(0), t)[2]
+    shrink = synthetic._motion("shrink_grow", np.random.default_rng(0), t)[2]
+    assert np.allclose(grow, -shrink)
+
+
+@pytest.mark.parametrize("variant", ["phased", "real"])
+def test_realistic_variants_render(variant):
+    cfg = SyntheticConfig(variant=variant, size=32, min_frames=20, max_frames=20)
+    for label in range(10):
+        video = synthetic.make_video(cfg, "train", label, 0)
+        assert video.shape == (20, 32, 32, 3) and video.dtype == np.uint8
+        assert video.std() > 10
+
+
+def test_bad_realism_knobs_are_one_line(capsys, tmp_path):
+    with pytest.raises(ConfigError, match="data.synthetic.camera"):
+        synthetic_source(dataclasses.replace(SMALL, camera=1.5), "train")
+    assert main(["synth", "--out", str(tmp_path / "x"), "--scene-bias", "nan"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("vidssl: data.synthetic.scene_bias must be in [0, 1]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vidssl.config import load_config
+from vidssl.data.variants import VARIANTS, variants_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,9 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="runs/demo", metavar="DIR",
                    help="output folder (default: runs/demo)")
-    p.add_argument("--variant", choices=("motion", "direction"), default=None,
-                   help="synthetic classes: kinds of motion (default) or directions only "
-                        "(the harder benchmark; horizontal flips are then turned off)")
+    p.add_argument("--variant", choices=tuple(VARIANTS), default=None,
+                   help="synthetic benchmark (default: the config's, motion). "
+                        + variants_help()
+                        + ". With direction, horizontal flips are turned off.")
     p.add_argument("--config", default="configs/demo.yaml", metavar="FILE",
                    help="demo config (default: the one shipped with vidssl)")
     p.add_argument("--no-finetune", action="store_true",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vidssl.config import SyntheticConfig
+from vidssl.data.variants import VARIANTS, variants_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,10 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    p.add_argument("--variant", default=d.variant, choices=("motion", "direction"),
-                   help="motion: 10 kinds of motion, direction random per video (default); "
-                        "direction: 10 classes that differ only by direction (left/right, "
-                        "cw/ccw, in/out), the harder benchmark")
+    p.add_argument("--variant", default=d.variant, choices=tuple(VARIANTS),
+                   help=f"which classes and how realistic (default {d.variant}). "
+                        + variants_help())
+    p.add_argument("--scene-bias", type=float, default=d.scene_bias, metavar="P",
+                   help="probability that a video's scene (background and sprite) is drawn from "
+                        "its class's own distribution (default: the variant's value)")
+    p.add_argument("--camera", type=float, default=d.camera, metavar="Q",
+                   help="probability of a class-independent camera pan or shake (default: the "
+                        "variant's value)")
     p.add_argument("--size", type=int, default=d.size, metavar="S",
                    help=f"frame side in pixels (default {d.size}; 32 for the CPU demo)")
     p.add_argument("--seed", type=int, default=d.seed, metavar="N",
@@ -68,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         test_per_class=args.test_per_class,
         val_per_class=args.val_per_class,
         seed=args.seed,
+        scene_bias=args.scene_bias,
+        camera=args.camera,
     )
     with progress_bar(desc="synth", unit="video", disable=args.no_progress) as bar:
 

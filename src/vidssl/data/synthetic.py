@@ -57,86 +57,18 @@ import torch
 import torch.nn.functional as F
 
 from vidssl.data.records import VideoRecord, VideoSource
+from vidssl.data.variants import (  # re-exported: the names users import from here
+    DIRECTION_CLASSES,
+    MOTION_CLASSES,
+    PHASED_CLASSES,
+    VARIANTS,
+    Variant,
+    check_realism,
+)
 from vidssl.data.video import ArrayVideo
 from vidssl.errors import ConfigError
 from vidssl.resources import available_cores
 
-# Class names are in sorted order so that a folder data set written by ``vidssl synth`` (labels =
-# sorted class folder names) gets the same labels as the in-memory one.
-MOTION_CLASSES: tuple[str, ...] = (
-    "orbit",  # circular path, sense cw/ccw, random start phase
-    "oscillate",  # back-and-forth translation along a random axis
-    "pulsate",  # periodic growing and shrinking
-    "rotate",  # constant rotation, cw or ccw
-    "shake",  # independent random jitter every frame
-    "spiral",  # rotation and zoom together (a spiral flow field), each sense random
-    "translate",  # constant velocity in a random direction
-    "translate_rotate",  # constant velocity in a random direction while rotating
-    "wobble",  # periodic back-and-forth rotation
-    "zoom",  # constant scale change, in or out
-)
-DIRECTION_CLASSES: tuple[str, ...] = (
-    "orbit_ccw",
-    "orbit_cw",
-    "rotate_ccw",
-    "rotate_cw",
-    "translate_down",
-    "translate_left",
-    "translate_right",
-    "translate_up",
-    "zoom_in",
-    "zoom_out",
-)
-# Phased actions: the motion changes during the video in a class-specific sequence of three
-# phases (boundaries near 1/3 and 2/3 of the video, jittered per video), so windows 16+ frames
-# apart differ and their order is decidable (VCOP's setting), as in real actions (a run-up, a
-# take-off, a landing). Two pairs differ only by the order of their phases.
-PHASED_CLASSES: tuple[str, ...] = (
-    "accelerate",  # translation whose speed grows from 0 to twice the nominal
-    "bounce_rest",  # approach, bounce back, rest
-    "decelerate",  # translation whose speed falls from twice the nominal to 0
-    "grow_shrink",  # zoom in, then out, then rest
-    "reverse_once",  # translate, then the same speed the other way (half and half)
-    "rotate_then_translate",  # rotate in place, then translate, then translate
-    "shrink_grow",  # zoom out, then in, then rest
-    "spin_up",  # rotation whose angular speed grows from 0 to twice the nominal
-    "start_stop",  # rest, move, rest
-    "translate_then_rotate",  # translate, translate, then rotate in place
-)
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A named synthetic benchmark: its classes and its realism knobs.
-
-    ``scene_bias`` (p): the probability that a video's scene (background texture family,
-    palette and scale; sprite shape family and palette) is drawn from its class's own
-    distribution (:func:`class_scene`) instead of the shared one, as scenes and objects go with
-    actions in real footage (a pool, a horse, a bow). ``camera`` (q): the probability of a
-    class-independent camera motion (a pan or hand-held shake) moving the whole frame, so frame
-    differences no longer isolate the actor for free. The values are fixed here, before any
-    result was measured on them; ``data.synthetic.scene_bias`` / ``camera`` override them.
-    """
-
-    classes: tuple[str, ...]
-    scene_bias: float = 0.0
-    camera: float = 0.0
-    help: str = ""
-
-
-VARIANTS: dict[str, Variant] = {
-    "motion": Variant(MOTION_CLASSES, help="10 kinds of motion; appearance random per video"),
-    "direction": Variant(DIRECTION_CLASSES,
-                         help="10 classes that differ only by direction (left/right, ...)"),
-    "scene": Variant(MOTION_CLASSES, scene_bias=0.8,
-                     help="the motion classes with scene bias p=0.8 (appearance goes with "
-                          "the class, as in UCF101)"),
-    "phased": Variant(PHASED_CLASSES,
-                      help="10 phased actions (e.g. approach-bounce-rest, start-stop): the "
-                           "order of windows is decidable"),
-    "real": Variant(PHASED_CLASSES, scene_bias=0.8, camera=0.5,
-                    help="phased actions with scene bias p=0.8 and camera motion q=0.5"),
-}
 # The order is part of every video's seed (see :func:`video_rng`): append, never reorder.
 SPLITS = ("train", "test", "val")
 FPS = 25.0
@@ -211,6 +143,8 @@ def _motion(
     sense = float(rng.choice([-1.0, 1.0]))
     axis = rng.uniform(0, 2 * math.pi)
     wave = 2 * math.pi * t / period + phase
+    if name in PHASED_CLASSES:  # before the name is parsed: "rotate_then_translate" is no rotate
+        return _phased_motion(name, rng, n, speed, omega, zoom, sense, axis)
 
     kind, _, direction = name.partition("_")
     if name in ("translate_down", "translate_left", "translate_right", "translate_up"):
@@ -250,8 +184,6 @@ def _motion(
         theta = sense * omega * t
         zeta = float(rng.choice([-1.0, 1.0])) * zoom * t
         zeta_bg = zeta * (_ZOOM_BG / _ZOOM)
-    elif name in PHASED_CLASSES:
-        return _phased_motion(name, rng, n, speed, omega, zoom, sense, axis)
     else:
         raise ValueError(f"unknown synthetic class {name!r}")
     return d, theta, zeta, (zeta if zeta_bg is None else zeta_bg)
@@ -654,11 +586,7 @@ def check_config(syn_cfg: Any) -> None:
         raise ConfigError(
             f"data.synthetic.variant must be one of {', '.join(VARIANTS)}; got {syn_cfg.variant!r}"
         )
-    for key in ("scene_bias", "camera"):
-        value = getattr(syn_cfg, key)
-        if not (math.isfinite(value) and (value == -1 or 0.0 <= value <= 1.0)):
-            raise ConfigError(f"data.synthetic.{key} must be in [0, 1], or -1 for the "
-                              f"variant's value; got {value}")
+    check_realism(syn_cfg)
     if syn_cfg.size < 8:
         raise ConfigError(f"data.synthetic.size must be >= 8; got {syn_cfg.size}")
     if not 1 <= syn_cfg.min_frames <= syn_cfg.max_frames:
