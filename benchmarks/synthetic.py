@@ -14,12 +14,12 @@ import time
 import numpy as np
 import torch
 
-from vidssl.data.synthetic import class_names, render_video
+from vidssl.data.synthetic import VARIANTS, class_names, render_video
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--variant", default="motion", choices=("motion", "direction"))
+    p.add_argument("--variant", default="motion", choices=tuple(VARIANTS))
     p.add_argument("--size", type=int, default=64, help="frame side (default 64)")
     p.add_argument("--videos", type=int, default=600, help="videos to render (default 600)")
     p.add_argument("--frames", type=int, default=96, help="frames per video (default 96)")

@@ -1,4 +1,4 @@
-"""The built-in "synthetic motion" data set: labelled videos whose class is a kind of motion.
+"""The built-in synthetic data set: labelled videos whose class is a kind of motion.
 
 Why it exists: ``vidssl demo`` and the tests need videos that carry real learning signal for a
 tiny 3D CNN within minutes on a CPU, without downloads. Each video shows a textured background
@@ -15,6 +15,23 @@ and a textured sprite; the class is *how things move*, never how they look:
   32x32 over 16 frames sampled at rates 1..8 (about 1 px/frame at 32x32, 3 degrees/frame,
   1.2%/frame of sprite scale and 1.5-3%/frame of background scale, oscillation periods of
   16-40 frames).
+
+Realistic variants (``vidssl.data.variants``; issue 17 and docs/RESULTS.md): the ``motion``
+and ``direction`` data above lack the two properties of real action video that much of the
+field's evidence rests on, so three more variants add them as knobs, each drawn from its own
+seed stream so that a knob changes only what it names and ``motion``/``direction`` stay
+byte-identical:
+
+- scene bias ``p`` (``scene``: 0.8): with probability ``p`` a video's background (texture
+  family, palette, scale) and sprite (shape family, palette, size) are drawn around its
+  class's own scene (:func:`class_scene`), otherwise from the shared distribution; class
+  scenes overlap. ``benchmarks/scene_bias.py`` measures what a single frame then tells;
+- phased actions (``phased``, ``PHASED_CLASSES``): the motion changes during the video in a
+  class-specific sequence of three phases (approach-bounce-rest, start-stop, accelerate, ...),
+  so windows 16+ frames apart differ and their order is decidable;
+- camera motion ``q`` (``real``: 0.5, with phased actions and ``p`` 0.8): a class-independent
+  pan or hand-held shake that moves the whole frame, so frame differences no longer isolate
+  the actor.
 
 The sprite performs the motion about its own centre; the background performs the same motion
 about the frame centre scaled by a random "parallax" factor in [0.4, 0.8], so the whole frame
