@@ -49,6 +49,14 @@ def test_demo_prints_table_and_writes_report(tmp_path: Path, capsys) -> None:
     assert (tmp_path / "pretrain" / "checkpoint.pt").stat().st_mtime_ns == before
 
 
+@pytest.mark.parametrize("variant", ["scene", "real"])
+def test_demo_runs_the_realistic_variants(tmp_path: Path, capsys, variant: str) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--no-progress", "--no-finetune",
+                 "--variant", variant, *TINY]) == 0
+    assert f"synthetic '{variant}' videos" in capsys.readouterr().out + (
+        tmp_path / "demo.md").read_text()
+
+
 def test_pretraining_rate_counts_the_last_run_in_the_folder(tmp_path: Path) -> None:
     from vidssl.demo import _clips_per_second
 
