@@ -92,18 +92,23 @@ from vidssl.config import (
     upgrade_legacy_keys,
 )
 from vidssl.data.layouts import build_source, has_split
+from vidssl.devices import resolve_device
 from vidssl.errors import UserError
 from vidssl.eval.features import extract_features, random_backbone
 from vidssl.eval.plots import plot_bars, read_csv_log
 from vidssl.eval.probe import linear_probe
-from vidssl.eval.report import atomic_write, write_json
 from vidssl.eval.retrieval import evaluate_retrieval
-from vidssl.method.registry import build_model, build_pretext_dataset, example_batch, get_method
+from vidssl.files import atomic_write, write_json
+from vidssl.method.registry import (
+    build_model,
+    build_pretext_dataset,
+    example_batch,
+    get_method,
+)
 from vidssl.models.flops import call_macs, count_params
 from vidssl.models.view_synthesis import ViewSynthesis
 from vidssl.resources import configure_threads
 from vidssl.train.checkpoint import load_backbone, load_checkpoint, load_weights
-from vidssl.train.devices import resolve_device
 from vidssl.train.finetune import finetune
 from vidssl.train.pretrain import evaluate_pretext, pretrain
 from vidssl.train.view import train_view

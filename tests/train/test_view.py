@@ -8,8 +8,7 @@ import torch
 
 from vidssl.cli import main
 from vidssl.config import load_config
-from vidssl.models.view_synthesis import load_view_generator, load_view_module
-from vidssl.train.checkpoint import load_checkpoint
+from vidssl.train.checkpoint import load_checkpoint, load_view_generator, load_view_module
 
 TINY = [
     "data.dataset=synthetic",
@@ -64,7 +63,8 @@ def test_pretrain_view_then_show_view(tmp_path, capsys) -> None:
         assert all(torch.isfinite(torch.tensor(float(r[key]))) for r in rows), key
 
     # The lead's pretraining uses G through load_view_generator: shape kept, no graph.
-    gen = load_view_generator(path, "cpu")
+    gen, view_cfg = load_view_generator(path, "cpu")
+    assert view_cfg.view.channels == 4  # the checkpoint's own config, read with it
     x = torch.randn(2, 3, 6, 16, 16)
     assert gen(x).shape == x.shape
     module, _ = load_view_module(path)
