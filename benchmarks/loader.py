@@ -139,8 +139,9 @@ def main() -> None:
                     help="also time end to end with these numbers of loader workers")
     args = ap.parse_args()
     cfg, what = load(args)
+    from vidssl.data.layouts import data_workers
     from vidssl.devices import resolve_device
-    from vidssl.resources import configure_threads, data_workers
+    from vidssl.resources import configure_threads
 
     configure_threads(cfg.train.threads if args.threads < 0 else args.threads)
     cfg.data.num_workers = data_workers(cfg.data)

@@ -104,8 +104,7 @@ def test_tiny_comparison_writes_table_and_chart_then_resumes(tmp_path, monkeypat
 
     for where in ("vidssl.compare", "vidssl.train.pretrain"):
         monkeypatch.setattr(f"{where}.pretrain", boom)
-    for where in ("vidssl.compare", "vidssl.train.finetune"):
-        monkeypatch.setattr(f"{where}.finetune", boom)
+    monkeypatch.setattr("vidssl.train.finetune.finetune", boom)  # the protocol's runner
     for where in ("vidssl.compare", "vidssl.eval.features"):
         monkeypatch.setattr(f"{where}.extract_features", boom)
     logs.clear()
@@ -311,3 +310,34 @@ def test_a_checkpoint_without_config_yaml_is_checked_against_the_config_it_store
     with pytest.raises(CompareError, match="no config.yaml beside it and stores no config") as err:
         ensure_pretrained(cfg, False, logs.append, "order")
     assert "\n" not in str(err.value) and str(ckpt) in str(err.value)
+
+
+def test_a_new_protocol_is_one_table_entry(tmp_path, monkeypatch) -> None:
+    """A protocol added to vidssl.protocols.PROTOCOLS is accepted in a compare file's
+    evaluations, run for every row and shown in the table under its own column: nothing in
+    compare names the protocols."""
+    from vidssl import protocols
+
+    seen: list[tuple[str, bool]] = []
+
+    def run(s: protocols.Scoring) -> dict:
+        seen.append((s.split, s.random_init))
+        return {"score": 0.25}
+
+    fake = protocols.Protocol(run, (protocols.Column("fake score", "score", chart=True),),
+                              needs_labels=False, splits=("test",))
+    monkeypatch.setitem(protocols.PROTOCOLS, "fake", fake)
+    path = tmp_path / "cmp.yaml"
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({"name": "x"}))
+    path.write_text(yaml.safe_dump({
+        "name": "fake protocol", "base": "base.yaml", "evaluations": ["fake"],
+        "out_dir": str(tmp_path / "runs"), "overrides": TINY,
+        "methods": [{"name": "random", "pretrain": False}]}))
+    rows, paths = run_compare(load_compare(path), progress=False, log=lambda *a: None)
+    assert seen == [("test", True)]
+    assert rows[0]["runs"]["0"]["fake"] == {"score": 0.25}
+    text = paths["md"].read_text()
+    assert "fake score" in text and "25.0" in text
+    with pytest.raises(CompareError, match="drawn from .*fake"):
+        parse_compare({"base": "b.yaml", "out_dir": "o", "evaluations": ["nope"],
+                       "methods": [{"name": "a"}]})

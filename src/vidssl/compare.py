@@ -92,28 +92,24 @@ from vidssl.config import (
     upgrade_legacy_keys,
 )
 from vidssl.data.layouts import build_source, has_split
-from vidssl.devices import resolve_device
 from vidssl.errors import UserError
 from vidssl.eval.features import extract_features, random_backbone
 from vidssl.eval.plots import plot_bars, read_csv_log
-from vidssl.eval.probe import linear_probe
-from vidssl.eval.retrieval import evaluate_retrieval
 from vidssl.files import atomic_write, write_json
 from vidssl.method.registry import (
     build_model,
-    build_pretext_dataset,
+    check_config,
     example_batch,
     get_method,
 )
 from vidssl.models.flops import call_macs, count_params
 from vidssl.models.view_synthesis import ViewSynthesis
+from vidssl.protocols import PROTOCOLS, Column, Scoring
 from vidssl.resources import configure_threads
-from vidssl.train.checkpoint import load_backbone, load_checkpoint, load_weights
-from vidssl.train.finetune import finetune
-from vidssl.train.pretrain import evaluate_pretext, pretrain
+from vidssl.train.checkpoint import load_backbone, load_checkpoint
+from vidssl.train.pretrain import pretrain
 from vidssl.train.view import train_view
 
-EVALUATIONS = ("pretext", "retrieval", "probe", "finetune")
 VIEW_NAME = "_view"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 # Settings that change how a run executes but not what it computes: a change is not a new
@@ -209,9 +205,9 @@ def parse_compare(raw: dict[str, Any], source: Path | None = None) -> CompareSpe
         if key not in raw:
             raise CompareError(f"{where}: '{key}' is required")
     evaluations = raw.get("evaluations", ["pretext", "retrieval", "probe"])
-    if not isinstance(evaluations, list) or any(e not in EVALUATIONS for e in evaluations):
+    if not isinstance(evaluations, list) or any(e not in PROTOCOLS for e in evaluations):
         raise CompareError(f"{where}: evaluations must be a list drawn from "
-                           f"{', '.join(EVALUATIONS)}; got {evaluations!r}")
+                           f"{', '.join(PROTOCOLS)}; got {evaluations!r}")
     methods_raw = raw["methods"]
     if not isinstance(methods_raw, list) or not methods_raw:
         raise CompareError(f"{where}: methods must be a non-empty list")
@@ -330,9 +326,11 @@ def method_config(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = 
     if method.view:
         overrides.append(f"view.checkpoint={view_dir(spec, seed) / 'checkpoint.pt'}")
     try:
-        return load_config(spec.base, overrides)
+        cfg = load_config(spec.base, overrides)
+        check_config(cfg)
     except ConfigError as exc:
         raise CompareError(f"method '{method.name}': {exc}") from exc
+    return cfg
 
 
 def view_dir(spec: CompareSpec, seed: int | None = None) -> Path:
@@ -510,17 +508,6 @@ def ensure_pretrained(cfg: Config, progress: bool, log: Log, tag: str, *,
     return pretrain(cfg, progress=progress)
 
 
-def _pretext_metrics(cfg: Config, ckpt: Path, split: str = "test") -> dict[str, float]:
-
-    device = resolve_device(cfg.train.device)
-    model = build_model(cfg)
-    load_weights(model, load_checkpoint(ckpt, map_location="cpu", kind="pretrain").get("model"),
-                 ckpt, "model")
-    dataset = build_pretext_dataset(cfg, split=split, train=False)
-    metrics = evaluate_pretext(model.to(device), dataset, cfg, device)
-    return {k.removeprefix("val_"): v for k, v in metrics.items()}
-
-
 def _pretrain_seconds(cfg: Config) -> float | None:
 
     path = Path(cfg.train.out_dir) / "metrics.csv"
@@ -589,35 +576,19 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
     # Val first: it is what hyperparameters are chosen on. Fine-tuning is scored on test only.
     splits = ["val", "test"] if has_split(cfg.data, "val") else ["test"]
     for ev in spec.evaluations:
-        for split in splits if ev != "finetune" else ["test"]:
+        protocol = PROTOCOLS[ev]
+        for split in [sp for sp in splits if sp in protocol.splits]:
             path = d / (f"{ev}.json" if split == "test" else f"{ev}-{split}.json")
             cached = _read_json(path)
             if cached is not None and upgrade_legacy_keys(
                     cached.get("config") or {}, note=False) == fingerprints[split]:
                 _store(result, split, ev, cached["result"])
                 continue
-            if ev == "pretext":
-                if ckpt is None:
-                    continue  # random init has no pretext model
-                log(f"[{tag}] pretext metrics on held-out {split} clips")
-                res: dict[str, Any] = _pretext_metrics(cfg, ckpt, split)
-            elif ev == "retrieval":
-
-                log(f"[{tag}] retrieval: {split} queries the train videos")
-                train, query = shared_features(split)
-                res = evaluate_retrieval(None, cfg, train_features=train, test_features=query,
-                                         progress=progress)
-            elif ev == "probe":
-
-                log(f"[{tag}] linear probe: fitted on train, scored on {split}")
-                train, held_out = shared_features(split)
-                res = linear_probe(None, cfg, train_features=train, test_features=held_out,
-                                   progress=progress)
-            else:
-
-                log(f"[{tag}] fine-tuning ({cfg.finetune.epochs} epochs)")
-                net = backbone() if ckpt is not None else None
-                res = finetune(net, cfg, out_dir=d / "finetune", resume=True, progress=progress)
+            if protocol.pretrained_only and ckpt is None:
+                continue  # e.g. random init has no pretext model
+            log(f"[{tag}] {protocol.describe(cfg, split)}")
+            res = protocol.run(Scoring(cfg, split, backbone, shared_features, d / ev,
+                                       checkpoint=ckpt, progress=progress))
             write_json(path, {"config": fingerprints[split], "result": res})
             # as JSON reads it back (tensors -> lists)
             _store(result, split, ev, _read_json(path)["result"])
@@ -636,23 +607,24 @@ def _store(result: dict[str, Any], split: str, evaluation: str, value: Any) -> N
 # The table and the chart
 # --------------------------------------------------------------------------------------------
 
-# (column title, evaluation, key, scale, format): accuracies in percent, as the paper prints.
-COLUMNS: list[tuple[str, str, str, float, str]] = [
-    ("order acc", "pretext", "order_acc", 100, "{:.1f}"),
-    ("rate MSE", "pretext", "rate_mse", 1, "{:.2f}"),
-    ("rate acc", "pretext", "rate_acc", 100, "{:.1f}"),
-    ("contr. loss", "pretext", "loss_contrastive", 1, "{:.2f}"),
-    ("contr. acc", "pretext", "contrastive_acc", 100, "{:.1f}"),
-    ("cls acc", "pretext", "cls_acc", 100, "{:.1f}"),
-    ("retr. top-1", "retrieval", "top1", 100, "{:.1f}"),
-    ("retr. top-5", "retrieval", "top5", 100, "{:.1f}"),
-    ("probe", "probe", "accuracy", 100, "{:.1f}"),
-    ("fine-tune", "finetune", "video_top1", 100, "{:.1f}"),
-    ("GMACs/sample", "", "gmacs", 1, "{:.3g}"),
-    ("params (M)", "", "params_m", 1, "{:.3g}"),
-    ("pretrain min", "", "pretrain_minutes", 1, "{:.1f}"),
-]
-CHART_COLUMNS = ("retr. top-1", "probe", "fine-tune")
+# A row's cost (not an evaluation: the same at every seed), after the protocols' columns.
+COST_COLUMNS = (Column("GMACs/sample", "gmacs", 1, "{:.3g}"),
+                Column("params (M)", "params_m", 1, "{:.3g}"),
+                Column("pretrain min", "pretrain_minutes", 1, "{:.1f}"))
+
+
+def columns() -> list[tuple[str, str, str, float, str]]:
+    """``(title, evaluation, key, scale, format)`` of every column: each protocol's result
+    columns (:data:`vidssl.protocols.PROTOCOLS`, in table order), then the cost (evaluation
+    "")."""
+    out = [(c.title, name, c.key, c.scale, c.fmt)
+           for name, protocol in PROTOCOLS.items() for c in protocol.columns]
+    return out + [(c.title, "", c.key, c.scale, c.fmt) for c in COST_COLUMNS]
+
+
+def chart_columns() -> tuple[str, ...]:
+    """The columns drawn in compare.png: the protocols' headline metrics."""
+    return tuple(c.title for p in PROTOCOLS.values() for c in p.columns if c.chart)
 
 
 def _cell(row: dict[str, Any], evaluation: str, key: str) -> float | None:
@@ -670,7 +642,7 @@ def table_values(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for row in rows:
         vals = {}
-        for title, ev, key, scale, _ in COLUMNS:
+        for title, ev, key, scale, _ in columns():
             v = _cell(row, ev, key)
             if v is not None:
                 vals[title] = v * scale
@@ -681,7 +653,7 @@ def table_values(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
 def markdown_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
     """Rows = methods, columns = the metrics any row has; "–" where a row has none."""
     values = table_values(rows)
-    cols = [(t, f) for t, _, _, _, f in COLUMNS if any(t in v for v in values.values())]
+    cols = [(t, f) for t, _, _, _, f in columns() if any(t in v for v in values.values())]
     lines = [f"## {title}", ""] if title else []
     lines.append("| method | " + " | ".join(t for t, _ in cols) + " |")
     lines.append("|---|" + "---:|" * len(cols))
@@ -762,7 +734,7 @@ def paired_differences(rows: Sequence[dict[str, Any]], reference: str,
         if ref is None:
             return {}
         pairs = [(row, ref) for row in rows if row is not ref]
-    cost = {t for t, ev, *_ in COLUMNS if not ev}
+    cost = {t for t, ev, *_ in columns() if not ev}
     per_seed = {id(r): _per_seed(r, split) for r in rows}  # once per row, not once per pair
     out: dict[str, dict[str, Any]] = {}
     for row, ref in pairs:
@@ -805,7 +777,7 @@ def _fmt_interval(iv: dict[str, Any] | None, fmt: str, signed: bool = False) -> 
 
 def _interval_table(summary: dict[str, dict[str, Any]], signed: bool = False,
                     prefix: str = "") -> list[str]:
-    cols = [(t, f) for t, _, _, _, f in COLUMNS if any(t in v for v in summary.values())]
+    cols = [(t, f) for t, _, _, _, f in columns() if any(t in v for v in summary.values())]
     lines = ["| method | " + " | ".join(prefix + t for t, _ in cols) + " |",
              "|---|" + "---:|" * len(cols)]
     for label, vals in summary.items():
@@ -881,7 +853,7 @@ def write_outputs(spec: CompareSpec, rows: Sequence[dict[str, Any]]) -> dict[str
         "differences": {sp: paired_differences(rows, ref, sp) for sp in TABLE_SPLITS},
     })
     summary = summarise(rows, "test")
-    chart = [c for c in CHART_COLUMNS if any(c in v for v in summary.values())]
+    chart = [c for c in chart_columns() if any(c in v for v in summary.values())]
     if chart:
         paths["png"] = plot_bars(
             {k: {c: v[c]["mean"] for c in chart if c in v} for k, v in summary.items()},

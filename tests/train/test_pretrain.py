@@ -94,9 +94,14 @@ def test_nan_loss_names_step_and_term_and_keeps_last_checkpoint(tmp_path: Path) 
         ("train.bogus=1", "train.bogus"),
     ],
 )
-def test_bad_config_fails_before_training_naming_the_key(override: str, key: str) -> None:
+def test_bad_config_fails_before_training_naming_the_key(override: str, key: str,
+                                                         tmp_path) -> None:
+    """Loading the file refuses most mistakes; the method's own (the queue's size) are
+    refused by pretrain before it touches the output folder."""
+    out = tmp_path / "run"
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        load_config(None, [override])
+        pretrain(load_config(None, [override, f"train.out_dir={out}"]), progress=False)
+    assert not out.exists()
 
 
 def test_corrupt_videos_are_skipped_and_counted_not_a_crash(tmp_path: Path, capsys) -> None:

@@ -26,14 +26,14 @@ from tqdm import tqdm
 
 from vidssl.config import Config
 from vidssl.data.datasets import ClipDataset
-from vidssl.data.layouts import build_source
+from vidssl.data.layouts import build_source, data_workers
 from vidssl.data.transforms import ClipTransform
 from vidssl.errors import DataError, RunDirError
 from vidssl.eval.features import random_backbone
 from vidssl.eval.plots import plot_curves
 from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
 from vidssl.eval.report import write_report
-from vidssl.resources import configure_threads, data_workers
+from vidssl.resources import configure_threads
 from vidssl.train import distributed as du
 from vidssl.train.checkpoint import (
     FORMAT,

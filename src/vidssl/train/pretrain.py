@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from vidssl.config import Config, ConfigError, save_config
 from vidssl.data.epochs import EpochIndexed
-from vidssl.data.layouts import has_split
+from vidssl.data.layouts import data_workers, has_split
 from vidssl.devices import batch_to_device
-from vidssl.method.registry import build_model, build_pretext_dataset
-from vidssl.resources import configure_threads, data_workers
+from vidssl.method.registry import build_model, build_pretext_dataset, check_config
+from vidssl.resources import configure_threads
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -142,8 +142,10 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
     that already holds a run is refused unless ``resume`` continues that run or ``overwrite``
     deletes it first (see :mod:`vidssl.train.run_dir`). ``stop_after_steps`` > 0 stops after
     that many optimizer steps of this call, checkpointing exactly as a Ctrl-C would (used by
-    tests of mid-epoch resume).
+    tests of mid-epoch resume). The method's config checks run first
+    (:func:`~vidssl.method.registry.check_config`), before the folder is touched.
     """
+    check_config(cfg)
     ctx = dist_utils.context()
     with claim_run_dir(cfg.train.out_dir, enabled=ctx.is_main) as out:
         return _pretrain(cfg, out, ctx, resume, progress, stop_after_steps, overwrite)

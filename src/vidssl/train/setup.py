@@ -20,9 +20,9 @@ from torch.utils.data import DataLoader
 
 from vidssl.config import Config
 from vidssl.data.epochs import EpochIndexed, EpochSampler
+from vidssl.data.layouts import data_workers
 from vidssl.devices import resolve_device
 from vidssl.errors import DataError
-from vidssl.resources import data_workers
 from vidssl.train.distributed import DistContext
 
 # --------------------------------------------------------------------------------------------
