@@ -18,7 +18,7 @@ from vidssl.method.registry import check_config
 )
 def test_every_shipped_config_loads(path: Path) -> None:
     if path.parts[0] == "compare":  # a list of methods: every row's config must load
-        from vidssl.compare import load_compare, method_config, view_config
+        from vidssl.compare.spec import load_compare, method_config, view_config
 
         spec = load_compare(Path("configs") / path)
         for method in spec.methods:

@@ -16,7 +16,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vidssl.compare import ensure_pretrained
 from vidssl.config import Config
 from vidssl.data.layouts import build_source, data_workers
 from vidssl.eval.features import extract_features, random_backbone
@@ -25,13 +24,14 @@ from vidssl.eval.report import format_seconds, write_report
 from vidssl.protocols import PROTOCOLS, Scoring
 from vidssl.resources import available_cores, configure_threads
 from vidssl.train.checkpoint import load_backbone
+from vidssl.train.pretrain import ensure_pretrained
 
 DEMO_CONFIG = "configs/demo.yaml"
 
 
 def _pretrained_checkpoint(cfg: Config, progress: bool) -> Path:
     """Pretrain, or resume / reuse what an earlier demo run left in the output folder (the
-    rule of ``vidssl compare``: :func:`vidssl.compare.ensure_pretrained`)."""
+    rule of ``vidssl compare``: :func:`vidssl.train.pretrain.ensure_pretrained`)."""
 
     return ensure_pretrained(cfg, progress, tqdm.write, "demo", what="demo",
                              restart_hint="choose another --out (or delete that folder to "

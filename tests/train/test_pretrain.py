@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import COMPARE_TINY
 
 from vidssl.config import ConfigError, load_config
+from vidssl.errors import RunDirError
 from vidssl.train.checkpoint import load_checkpoint
 from vidssl.train.pretrain import NonFiniteLossError, pretrain
 
@@ -158,3 +160,31 @@ def test_held_out_pretext_metrics_average_eval_pretext_clips_draws_per_video(tmp
     assert m1["val_order_acc"] == pytest.approx(sum(orders) / n)
     assert 0.0 <= m3["val_order_acc"] <= 1.0
     assert evaluate_pretext(_Recorder(), dataset, cfg, torch.device("cpu")) == m3  # repeatable
+
+
+def test_a_checkpoint_without_config_yaml_is_checked_against_the_config_it_stores(
+        tmp_path, monkeypatch) -> None:
+    """ensure_pretrained (compare's rows, the demo) on a folder that lost its config.yaml: the
+    checkpoint's own config decides whether it is reused; a checkpoint that stores none is
+    refused in one line (it could be anything)."""
+    from vidssl.train.checkpoint import save_checkpoint
+    from vidssl.train.pretrain import ensure_pretrained
+
+    def boom(*args, **kwargs):
+        raise AssertionError("trained although the folder was to be reused or refused")
+
+    monkeypatch.setattr("vidssl.train.pretrain.pretrain", boom)
+    cfg = load_config(None, [*COMPARE_TINY, f"train.out_dir={tmp_path / 'run'}"])
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    save_checkpoint({"kind": "pretrain", "config": cfg.to_dict(), "epoch": 1, "step": 2}, ckpt)
+    logs: list[str] = []
+    assert ensure_pretrained(cfg, False, logs.append, "order") == ckpt
+    assert logs == ["[order] pretraining: done (1 epochs)"]
+    other = load_config(None, [*COMPARE_TINY, f"train.out_dir={tmp_path / 'run'}", "optim.lr=0.5"])
+    with pytest.raises(RunDirError, match=r"another config \(optim\.lr: .*--redo order"):
+        ensure_pretrained(other, False, logs.append, "order",
+                          restart_hint="rerun with --redo order to start it again")
+    save_checkpoint({"kind": "pretrain", "epoch": 1, "step": 2}, ckpt)
+    with pytest.raises(RunDirError, match="no config.yaml beside it and stores no config") as err:
+        ensure_pretrained(cfg, False, logs.append, "order")
+    assert "\n" not in str(err.value) and str(ckpt) in str(err.value)

@@ -108,6 +108,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
     return obj
 
 
+def checkpoint_epoch(path: str | Path) -> int:
+    """The epochs a checkpoint has finished (0 when it does not say)."""
+    return int(load_checkpoint(path, map_location="cpu").get("epoch", 0))
+
+
 def checkpoint_kind(ckpt: dict[str, Any]) -> str:
     """``pretrain``, ``finetune``, ``view`` or ``unknown`` (older checkpoints lack ``kind``)."""
     if "kind" in ckpt:

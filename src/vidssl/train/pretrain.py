@@ -13,6 +13,7 @@ What makes it trustworthy rather than just a loop:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,13 @@ from vidssl.config import Config, ConfigError, save_config
 from vidssl.data.epochs import EpochIndexed
 from vidssl.data.layouts import data_workers, has_split
 from vidssl.devices import batch_to_device
+from vidssl.errors import RunDirError
 from vidssl.method.registry import build_model, build_pretext_dataset, check_config
 from vidssl.resources import configure_threads
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
     FORMAT,
+    checkpoint_epoch,
     load_view_generator,
     load_weights,
     rng_state,
@@ -46,7 +49,13 @@ from vidssl.train.loop import (  # noqa: F401 - Interrupted, NonFiniteLossError:
     train_loop,
     training_state,
 )
-from vidssl.train.run_dir import claim_run_dir, start_fresh
+from vidssl.train.run_dir import (
+    claim_run_dir,
+    experiment_dict,
+    first_difference,
+    recorded_config,
+    start_fresh,
+)
 from vidssl.train.setup import (
     build_optimizer,
     build_scheduler,
@@ -64,6 +73,7 @@ RUN_FILES = (CHECKPOINT_NAME, "metrics.csv", "config.yaml", "tensorboard")
 # they are named when an --overwrite makes them stale.
 _DERIVED_OUTPUTS = ("retrieval-*", "linear-probe-*", "tsne-*", "finetune-*")
 RESUME_KEYS = ("config", "model", "optimizer", "scheduler", "epoch", "step", "rng")
+Log = Callable[[str], None]
 
 
 @torch.no_grad()
@@ -300,3 +310,36 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
                progress=progress, desc=f"pretrain {cfg.name}",
                stop_after_steps=stop_after_steps)
     return last_path
+
+
+# Sections a pretraining does not depend on: evaluation settings may change without a re-run.
+EVAL_SECTIONS = ("eval", "finetune")
+
+
+def ensure_pretrained(cfg: Config, progress: bool, log: Log, tag: str, *,
+                      what: str = "", restart_hint: str = "") -> Path:
+    """The checkpoint of a finished pretraining in ``train.out_dir``: reused when it is done,
+    resumed when it stopped early, started when absent. A folder pretrained with another
+    experiment (evaluation sections and execution-only keys aside; without ``config.yaml``,
+    the config the checkpoint stores) is refused, naming the first difference, ``what`` ran
+    there and ``restart_hint`` (how to start again).
+    ``vidssl compare`` (one row per method) and ``vidssl demo`` both decide here."""
+
+    out = Path(cfg.train.out_dir)
+    ckpt = out / "checkpoint.pt"
+    restart = restart_hint or "start it again in another folder"
+    old = recorded_config(out, ckpt, what or tag, restart)
+    want = experiment_dict(cfg, drop=EVAL_SECTIONS)
+    if old is not None and experiment_dict(old, drop=EVAL_SECTIONS) != want:
+        diff = first_difference(experiment_dict(old, drop=EVAL_SECTIONS), want)
+        raise RunDirError(f"{what or tag}: {out} was pretrained with another config ({diff}); "
+                          f"{restart}")
+    if ckpt.is_file():
+        done = checkpoint_epoch(ckpt)
+        if done >= cfg.train.epochs:
+            log(f"[{tag}] pretraining: done ({done} epochs)")
+            return ckpt
+        log(f"[{tag}] pretraining: resuming at epoch {done} of {cfg.train.epochs}")
+        return pretrain(cfg, resume=ckpt, progress=progress)
+    log(f"[{tag}] pretraining: {cfg.train.epochs} epochs -> {out}")
+    return pretrain(cfg, progress=progress)
