@@ -307,3 +307,30 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
         if v not in index:
             visit(v)
     return out
+
+
+# Tiny view-module training (tests/train/test_view.py, tests/commands/test_view.py).
+VIEW_TINY = [
+    "data.dataset=synthetic",
+    "data.synthetic.variant=direction",
+    "data.synthetic.size=16",
+    "data.synthetic.min_frames=12",
+    "data.synthetic.max_frames=12",
+    "data.synthetic.train_per_class=1",
+    "data.synthetic.test_per_class=1",
+    "data.input=diff",
+    "data.resize=[16,16]",
+    "data.crop=16",
+    "data.num_workers=0",
+    "sampler.clip_len=6",
+    "sampler.n_segments=2",
+    "model.backbone=r3d",
+    "model.width=0.125",
+    "view.channels=4",
+    "view.latent=4",
+    "optim.name=adamw",
+    "train.epochs=2",
+    "train.batch_size=2",
+    "train.steps_per_epoch=2",
+    "train.threads=1",
+]
