@@ -78,3 +78,19 @@ def test_the_rule_catches_an_upward_arrow() -> None:
     assert floor_of("vidssl.config", table) < floor_of("vidssl.method.registry", table)
     assert floor_of("vidssl.models.view_synthesis", table) < floor_of(
         "vidssl.train.checkpoint", table)
+
+
+def test_every_module_has_its_mirrored_test_file() -> None:
+    """House rule: a module's tests live in tests/<path>/test_<module>.py, so a reader finds
+    them from the module's name (package __init__ files and __main__ aside)."""
+    from helpers import vidssl_modules
+
+    tests = Path(__file__).resolve().parent
+    missing = []
+    for name, path in vidssl_modules().items():
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        parts = name.split(".")[1:]
+        if not (tests.joinpath(*parts[:-1]) / f"test_{parts[-1]}.py").is_file():
+            missing.append(name)
+    assert missing == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from vidssl.models.view_synthesis import ViewSynthesis
 from vidssl.protocols import PROTOCOLS, Scoring
 from vidssl.resources import configure_threads
 from vidssl.train.checkpoint import checkpoint_epoch, load_backbone
-from vidssl.train.pretrain import ensure_pretrained
+from vidssl.train.pretrain import Log, ensure_pretrained
 from vidssl.train.run_dir import experiment_dict, first_difference, recorded_config
 from vidssl.train.view import train_view
 
@@ -83,9 +83,6 @@ def training_cost(cfg: Config) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 # Running one row
 # --------------------------------------------------------------------------------------------
-
-Log = Callable[[str], None]
-
 
 def ensure_view(spec: CompareSpec, extra: Sequence[str] = (), progress: bool = True,
                 log: Log = print, seed: int | None = None) -> Path:

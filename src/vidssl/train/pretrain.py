@@ -73,7 +73,7 @@ RUN_FILES = (CHECKPOINT_NAME, "metrics.csv", "config.yaml", "tensorboard")
 # they are named when an --overwrite makes them stale.
 _DERIVED_OUTPUTS = ("retrieval-*", "linear-probe-*", "tsne-*", "finetune-*")
 RESUME_KEYS = ("config", "model", "optimizer", "scheduler", "epoch", "step", "rng")
-Log = Callable[[str], None]
+Log = Callable[[str], None]  # where progress lines go (print, tqdm.write, a list in tests)
 
 
 @torch.no_grad()
