@@ -21,10 +21,10 @@ import time
 import torch
 
 from vidssl.config import Config, load_config
+from vidssl.devices import batch_to_device
 from vidssl.method.registry import build_model, build_pretext_dataset, example_batch
 from vidssl.train import distributed as du
-from vidssl.train.devices import batch_to_device
-from vidssl.train.pretrain import build_optimizer, make_loader
+from vidssl.train.setup import build_optimizer, grad_scaler, make_loader
 
 PAPER_SCALE = [
     "data.dataset=synthetic",
@@ -51,7 +51,7 @@ def measure(cfg: Config, device: torch.device, steps: int, warmup: int) -> dict[
     torch.cuda.reset_peak_memory_stats(device)
     model = du.prepare_model(build_model(cfg).to(device), du.DistContext(), cfg)
     opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
-    scaler = du.grad_scaler(device, cfg.train.precision)
+    scaler = grad_scaler(device, cfg.train.precision)
     raw = example_batch(cfg, cfg.train.batch_size)  # the method's shapes and label ranges
     batch = batch_to_device(raw, device, cfg.train.channels_last)
     model.train()

@@ -29,10 +29,10 @@ os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 import torch  # noqa: E402
 
 from vidssl.config import Config, load_config  # noqa: E402
+from vidssl.devices import batch_to_device  # noqa: E402
 from vidssl.method.registry import build_model, build_pretext_dataset  # noqa: E402
 from vidssl.train import distributed as du  # noqa: E402
-from vidssl.train.devices import batch_to_device  # noqa: E402
-from vidssl.train.pretrain import build_optimizer, make_loader  # noqa: E402
+from vidssl.train.setup import build_optimizer, make_loader  # noqa: E402
 
 # used when configs/demo.yaml does not exist: the CPU demo's scale
 FALLBACK = [
@@ -139,8 +139,9 @@ def main() -> None:
                     help="also time end to end with these numbers of loader workers")
     args = ap.parse_args()
     cfg, what = load(args)
-    from vidssl.resources import configure_threads, data_workers
-    from vidssl.train.devices import resolve_device
+    from vidssl.data.layouts import data_workers
+    from vidssl.devices import resolve_device
+    from vidssl.resources import configure_threads
 
     configure_threads(cfg.train.threads if args.threads < 0 else args.threads)
     cfg.data.num_workers = data_workers(cfg.data)

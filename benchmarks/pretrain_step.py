@@ -25,7 +25,7 @@ import torch
 
 from vidssl.config import load_config
 from vidssl.method.registry import build_model, example_batch
-from vidssl.train.pretrain import build_optimizer
+from vidssl.train.setup import build_optimizer
 
 
 def _sync(device: torch.device) -> None:

@@ -22,11 +22,10 @@ import time
 import numpy as np
 import torch
 
-from vidssl.config import config_from_dict
 from vidssl.data.layouts import build_source
 from vidssl.data.sampling import uniform_clip_indices
 from vidssl.data.transforms import ClipTransform
-from vidssl.models.view_synthesis import load_view_module
+from vidssl.train.checkpoint import load_view_module
 
 DIRECTIONS = {
     "translate_right": (1.0, 0.0),
@@ -45,9 +44,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    module, ckpt = load_view_module(args.checkpoint)
+    module, cfg = load_view_module(args.checkpoint)
     module.eval()
-    cfg = config_from_dict(ckpt["config"])
     cfg.data.dataset = "synthetic"
     cfg.data.synthetic.variant = "direction"
     source = build_source(cfg.data, args.split)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import yaml
 from PIL import Image
 
 
@@ -173,3 +174,163 @@ def starts_with_markdown_table(text: str) -> bool:
     cells = [c.strip() for c in sep.strip().strip("|").split("|")]
     return len(cells) == head.count("|") - 1 and all(
         re.fullmatch(r":?-{3,}:?", c) for c in cells) and lines[2].startswith("|")
+
+
+# A tiny comparison: seconds per row on one CPU thread (tests/compare).
+COMPARE_TINY = [
+    "data.dataset=synthetic", "data.synthetic.size=32", "data.synthetic.train_per_class=2",
+    "data.synthetic.test_per_class=1", "data.synthetic.min_frames=40",
+    "data.synthetic.max_frames=48", "data.resize=[20,20]", "data.crop=16",
+    "data.num_workers=0", "data.input=diff", "model.backbone=r3d", "model.width=0.125",
+    "sampler.clip_len=8", "sampler.min_len=2", "train.batch_size=4", "train.epochs=1",
+    "train.steps_per_epoch=2", "train.threads=1", "train.device=cpu", "train.eval_every=1",
+    "contrastive.queue_size=16", "eval.clips=2", "eval.clip_len=8", "eval.batch_size=8",
+    "finetune.epochs=1", "finetune.batch_size=8", "finetune.clip_len=8",
+    "finetune.test_clips=2", "finetune.milestones=[10]",
+]
+
+
+def write_compare_spec(tmp_path: Path, evaluations: list[str], **extra) -> Path:
+    """A compare file in ``tmp_path`` with two rows (order, random init) over base.yaml."""
+    spec = {
+        "name": "tiny",
+        "base": "base.yaml",
+        "overrides": ["loss.rate=0"],
+        "evaluations": evaluations,
+        "out_dir": str(tmp_path / "runs"),
+        "methods": [
+            {"name": "order", "overrides": ["loss.contrastive=0"]},
+            {"name": "random", "pretrain": False, "label": "random init"},
+        ],
+        **extra,
+    }
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({"name": "x"}))
+    path = tmp_path / "cmp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# The package's import graph (tests/test_imports.py, tests/test_layering.py)
+# --------------------------------------------------------------------------------------------
+
+
+def vidssl_modules() -> dict[str, Path]:
+    """Every module of the installed vidssl package: dotted name -> file."""
+    import vidssl
+
+    package = Path(vidssl.__file__).parent
+    out = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = list(path.relative_to(package.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def module_imports(name: str, path: Path, known: set[str],
+                   type_checking: bool = False) -> set[str]:
+    """The vidssl modules ``name`` imports anywhere in its text: at module level and inside
+    functions; those under ``if TYPE_CHECKING:`` only with ``type_checking``."""
+    import ast
+
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    type_only = set() if type_checking else {
+        id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+        and getattr(block.test, "id", "") == "TYPE_CHECKING"
+        for stmt in block.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = name.split(".")
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            found.add(mod)
+            found |= {f"{mod}.{a.name}" for a in node.names}  # `from pkg import submodule`
+    return {m for m in found if m in known and m != name}
+
+
+def import_graph(type_checking: bool = False) -> dict[str, set[str]]:
+    """Module -> the vidssl modules it imports (see :func:`module_imports`). The method
+    package imports its method modules by name (importlib): those edges are added."""
+    from vidssl.method import METHOD_MODULES
+
+    mods = vidssl_modules()
+    graph = {m: module_imports(m, p, set(mods), type_checking) for m, p in mods.items()}
+    graph["vidssl.method"] |= set(METHOD_MODULES)
+    return graph
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one node (Tarjan): the import cycles."""
+    import sys
+
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+# Tiny view-module training (tests/train/test_view.py, tests/commands/test_view.py).
+VIEW_TINY = [
+    "data.dataset=synthetic",
+    "data.synthetic.variant=direction",
+    "data.synthetic.size=16",
+    "data.synthetic.min_frames=12",
+    "data.synthetic.max_frames=12",
+    "data.synthetic.train_per_class=1",
+    "data.synthetic.test_per_class=1",
+    "data.input=diff",
+    "data.resize=[16,16]",
+    "data.crop=16",
+    "data.num_workers=0",
+    "sampler.clip_len=6",
+    "sampler.n_segments=2",
+    "model.backbone=r3d",
+    "model.width=0.125",
+    "view.channels=4",
+    "view.latent=4",
+    "optim.name=adamw",
+    "train.epochs=2",
+    "train.batch_size=2",
+    "train.steps_per_epoch=2",
+    "train.threads=1",
+]

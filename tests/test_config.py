@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from vidssl.config import PACKAGE_CONFIGS, ConfigError, load_config
+from vidssl.method.registry import check_config
 
 
 @pytest.mark.parametrize(
@@ -15,7 +18,7 @@ from vidssl.config import PACKAGE_CONFIGS, ConfigError, load_config
 )
 def test_every_shipped_config_loads(path: Path) -> None:
     if path.parts[0] == "compare":  # a list of methods: every row's config must load
-        from vidssl.compare import load_compare, method_config, view_config
+        from vidssl.compare.spec import load_compare, method_config, view_config
 
         spec = load_compare(Path("configs") / path)
         for method in spec.methods:
@@ -23,7 +26,26 @@ def test_every_shipped_config_loads(path: Path) -> None:
         if any(m.view for m in spec.methods):
             view_config(spec)
         return
-    load_config(Path("configs") / path)
+    check_config(load_config(Path("configs") / path))  # and the method's own checks
+
+
+def test_loading_a_config_imports_no_torch_and_no_method() -> None:
+    """The loader sits below the methods: reading a YAML file stays fast and light (the
+    methods' checks run after it, :func:`vidssl.method.registry.check_config`)."""
+    code = ("import sys, vidssl.config\n"
+            "vidssl.config.load_config('configs/demo.yaml')\n"
+            "print('torch' in sys.modules,\n"
+            "      any(m.startswith('vidssl.method') for m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.split() == ["False", "False"]
+
+
+def test_dataset_names_come_from_the_layouts() -> None:
+    from vidssl.data.layouts import LAYOUTS
+
+    with pytest.raises(ConfigError, match="data.dataset must be one of " + ", ".join(LAYOUTS)):
+        load_config(None, ["data.dataset=ucf102"])
 
 
 def test_include_then_override(tmp_path: Path) -> None:
@@ -44,7 +66,6 @@ def test_default_projection_dim_is_multiple_of_n_nearest_128() -> None:
     [
         ("sampler.n_segments=1", r"sampler\.n_segments"),
         ("model.proj_dim=100", r"model\.proj_dim=100 is not divisible"),
-        ("contrastive.queue_size=100", r"contrastive\.queue_size=100 must be a positive multiple"),
         ("data.bogus=3", r"unknown config key 'data\.bogus'"),
         ("train.epochs=three", r"train\.epochs: expected an integer"),
         ("contrastive.similarity=dot", r"contrastive\.similarity must be one of"),
@@ -75,25 +96,3 @@ def test_old_view_width_loads_as_view_channels_with_one_line(tmp_path: Path, cap
     assert err == ["vidssl: view.width is now called view.channels; reading it as view.channels"]
     with pytest.raises(ConfigError, match="view.width and view.channels are both set"):
         load_config(None, ["view.width=6", "view.channels=6"])
-
-
-def test_num_workers_auto_is_chosen_from_the_cores_present(monkeypatch) -> None:
-    from vidssl import resources
-
-    assert load_config(None, ["data.num_workers=-1"]).data.num_workers == -1
-    with pytest.raises(ConfigError, match="data.num_workers"):
-        load_config(None, ["data.num_workers=-2"])
-    assert resources.resolve_workers(3) == 3  # an explicit number is kept
-    monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert resources.available_cores() == 2
-    assert resources.resolve_workers(-1, "cpu") == 1  # files: a worker decodes meanwhile
-    assert resources.resolve_workers(-1, "cpu", in_memory=True) == 0  # no core to spare
-    demo = load_config("configs/demo.yaml").data
-    assert resources.data_workers(demo) == 0  # the synthetic set is in memory
-    assert resources.resolve_workers(-1, "cuda") == 1
-    monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    assert resources.resolve_workers(-1, "cpu") == 0
-    monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid: set(range(64)),
-                        raising=False)
-    assert resources.resolve_workers(-1, "cuda") == 16
-    assert resources.resolve_workers(-1, "cpu") == 1  # one worker overlaps loading

@@ -67,12 +67,12 @@ def test_pretraining_rate_counts_the_last_run_in_the_folder(tmp_path: Path) -> N
 
 
 def test_demo_resumes_then_reuses_a_pretraining_and_refuses_another(tmp_path: Path) -> None:
-    """The demo decides with ``vidssl compare``'s rule (compare.ensure_pretrained): a stopped
+    """The demo decides with ``vidssl compare``'s rule (train.pretrain.ensure_pretrained): a stopped
     pretraining is resumed, a finished one reused untouched, another experiment refused in one
     line naming the differing key; evaluation settings do not count."""
-    from vidssl.compare import CompareError
     from vidssl.config import load_config
     from vidssl.demo import _pretrained_checkpoint
+    from vidssl.errors import RunDirError
     from vidssl.train.checkpoint import load_checkpoint
     from vidssl.train.pretrain import pretrain
 
@@ -88,6 +88,6 @@ def test_demo_resumes_then_reuses_a_pretraining_and_refuses_another(tmp_path: Pa
     other_eval = load_config("configs/demo.yaml", tiny + ["eval.clips=3"])
     assert _pretrained_checkpoint(other_eval, progress=False) == path
     assert path.stat().st_mtime_ns == stamp  # reused, not trained again
-    with pytest.raises(CompareError, match=r"optim.lr.*--out"):
+    with pytest.raises(RunDirError, match=r"optim.lr.*--out"):
         _pretrained_checkpoint(load_config("configs/demo.yaml", tiny + ["optim.lr=0.5"]),
                                progress=False)

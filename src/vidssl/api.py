@@ -40,6 +40,7 @@ from torch import nn
 from vidssl.config import Config
 from vidssl.data.records import VideoRecord, VideoSource
 from vidssl.data.video import ArrayVideo, VideoError, open_video
+from vidssl.devices import resolve_device
 from vidssl.eval.features import FEATURES, clip_features, eval_transform, extract_features
 from vidssl.train.checkpoint import (
     CheckpointError,
@@ -48,7 +49,6 @@ from vidssl.train.checkpoint import (
     checkpoint_head,
     load_checkpoint,
 )
-from vidssl.train.devices import resolve_device
 
 if TYPE_CHECKING:
     from vidssl.data.records import VideoRecord, VideoSource

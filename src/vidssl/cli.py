@@ -20,7 +20,7 @@ import sys
 # speed-up even there. A user's own setting wins.
 os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
-from vidssl import __version__  # noqa: E402
+from vidssl.version import __version__  # noqa: E402
 
 # Order here is the order of ``vidssl --help``.
 COMMAND_MODULES = (

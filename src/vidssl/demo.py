@@ -9,7 +9,6 @@ continues where it stopped.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from pathlib import Path
@@ -17,33 +16,33 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vidssl.compare import ensure_pretrained
 from vidssl.config import Config
-from vidssl.data.layouts import build_source
+from vidssl.data.layouts import build_source, data_workers
 from vidssl.eval.features import extract_features, random_backbone
 from vidssl.eval.plots import plot_curves, plot_tsne
-from vidssl.eval.probe import probe_features
 from vidssl.eval.report import format_seconds, write_report
-from vidssl.eval.retrieval import evaluate_retrieval
-from vidssl.resources import available_cores, configure_threads, data_workers
+from vidssl.protocols import PROTOCOLS, Scoring
+from vidssl.resources import available_cores, configure_threads
 from vidssl.train.checkpoint import load_backbone
-from vidssl.train.finetune import finetune
+from vidssl.train.pretrain import ensure_pretrained
 
 DEMO_CONFIG = "configs/demo.yaml"
 
 
 def _pretrained_checkpoint(cfg: Config, progress: bool) -> Path:
     """Pretrain, or resume / reuse what an earlier demo run left in the output folder (the
-    rule of ``vidssl compare``: :func:`vidssl.compare.ensure_pretrained`)."""
+    rule of ``vidssl compare``: :func:`vidssl.train.pretrain.ensure_pretrained`)."""
 
     return ensure_pretrained(cfg, progress, tqdm.write, "demo", what="demo",
                              restart_hint="choose another --out (or delete that folder to "
                              "start again)")
 
 
-def _evaluate(name: str, backbone: Any, cfg: Config, out: Path, sources: tuple[Any, Any],
-              do_finetune: bool, progress: bool) -> tuple[dict[str, Any], list[tuple[str, Path]]]:
-    """Retrieval, linear probe, t-SNE (and fine-tuning) of one backbone on the same features."""
+def _evaluate(name: str, backbone: Any, checkpoint: Path | None, cfg: Config, out: Path,
+              sources: tuple[Any, Any], do_finetune: bool,
+              progress: bool) -> tuple[dict[str, Any], list[tuple[str, Path]]]:
+    """Retrieval, linear probe, t-SNE (and fine-tuning) of one backbone on the same features:
+    the protocols of :data:`vidssl.protocols.PROTOCOLS`, run as ``vidssl compare`` runs them."""
 
     tag = name.replace(" ", "_")
     train_src, test_src = sources
@@ -51,10 +50,15 @@ def _evaluate(name: str, backbone: Any, cfg: Config, out: Path, sources: tuple[A
                              desc=f"{name}: train features")
     test = extract_features(backbone, test_src, cfg, progress=progress,
                             desc=f"{name}: test features")
-    ret = evaluate_retrieval(backbone, cfg, train_features=train, test_features=test,
-                             train_source=train_src, test_source=test_src, level="video",
-                             grid=out / f"retrieval_{tag}.png", progress=progress)
-    probe = probe_features(train, test, seed=cfg.train.seed)
+
+    def scoring(protocol: str, **kw: Any) -> Scoring:
+        return Scoring(cfg, "test", lambda: backbone, lambda split: (train, test),
+                       out / f"{protocol}_{tag}", sources=sources, progress=progress,
+                       checkpoint=checkpoint, **kw)
+
+    ret = PROTOCOLS["retrieval"].run(scoring("retrieval", level="video",
+                                             grid=out / f"retrieval_{tag}.png"))
+    probe = PROTOCOLS["probe"].run(scoring("probe"))
     images = [(f"Retrieval, {name}: test queries and their top-3 train videos",
                Path(ret["grid"]))] if ret["grid"] else []
     images += [(f"t-SNE of test-video features, {name}",
@@ -63,9 +67,7 @@ def _evaluate(name: str, backbone: Any, cfg: Config, out: Path, sources: tuple[A
     row = {"retrieval top-1": ret["top1"], "retrieval top-5": ret["top5"],
            "retrieval top-10": ret["top10"], "linear probe": probe["accuracy"]}
     if do_finetune:
-        ft = finetune(copy.deepcopy(backbone), cfg, out_dir=out / f"finetune_{tag}",
-                      train_source=train_src, test_source=test_src, progress=progress,
-                      init="random" if name == "random init" else "checkpoint")
+        ft = PROTOCOLS["finetune"].run(scoring("finetune"))
         row["fine-tune top-1"] = ft["video_top1"]
     return row, images
 
@@ -117,7 +119,8 @@ def run_demo(cfg: Config, do_finetune: bool = True, progress: bool = True) -> di
     images: list[tuple[str, Path]] = []
     t_eval = time.perf_counter()
     for name, bb in backbones.items():
-        rows[name], imgs = _evaluate(name, bb, cfg, out, sources, do_finetune, progress)
+        rows[name], imgs = _evaluate(name, bb, None if name == "random init" else ckpt, cfg,
+                                     out, sources, do_finetune, progress)
         images += imgs
     evaluate_s = time.perf_counter() - t_eval
     metrics_csv = Path(cfg.train.out_dir) / "metrics.csv"

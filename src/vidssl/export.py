@@ -43,8 +43,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidssl import __version__
-from vidssl.eval.report import atomic_write
+from vidssl.files import atomic_write
+from vidssl.version import __version__
 
 if TYPE_CHECKING:
     from vidssl.api import Encoder

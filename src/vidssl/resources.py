@@ -9,9 +9,10 @@ container's cpuset), not the machine's total: a process limited to 2 of 64 cores
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where threads are set, so this module stays light: the
+    import torch  # data layouts (read by the config loader) ask it for loader workers
 
 
 def available_cores() -> int:
@@ -30,6 +31,8 @@ def configure_threads(threads: int) -> int:
     process may use (torch follows the affinity mask; ``torchrun`` and ``OMP_NUM_THREADS``
     lower it), so a caller that chose a number (a test harness, a notebook) keeps it.
     """
+    import torch
+
     if threads > 0:
         torch.set_num_threads(threads)
     return torch.get_num_threads()
@@ -53,17 +56,8 @@ def resolve_workers(num_workers: int, device: str | torch.device = "cpu",
     if num_workers >= 0:
         return num_workers
     cores = available_cores()
-    if torch.device(device).type == "cuda":
+    if str(device).split(":")[0] == "cuda":  # torch.device(device).type, without torch
         return max(1, min(cores - 1, 16))
     if in_memory and cores <= 2:
         return 0
     return 1 if cores > 1 else 0
-
-
-def data_workers(data_cfg: Any, device: str | torch.device = "cpu",
-                 num_workers: int | None = None) -> int:
-    """:func:`resolve_workers` for a config's ``data`` section (the synthetic set is in
-    memory; every other data set is read from files); ``num_workers`` replaces
-    ``data.num_workers`` when given."""
-    n = data_cfg.num_workers if num_workers is None else num_workers
-    return resolve_workers(n, device, in_memory=data_cfg.dataset == "synthetic")

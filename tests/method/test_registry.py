@@ -10,7 +10,13 @@ from helpers import index_source
 
 from vidssl.config import Config, ConfigError, load_config
 from vidssl.data.transforms import ClipTransform
-from vidssl.method.registry import build_model, example_batch, get_method, list_methods
+from vidssl.method.registry import (
+    build_model,
+    check_config,
+    example_batch,
+    get_method,
+    list_methods,
+)
 
 BASE = [
     "model.backbone=r3d", "model.width=0.125", "sampler.clip_len=8", "sampler.min_len=2",
@@ -20,7 +26,10 @@ BASE = [
 
 
 def _cfg(method: str, *extra: str) -> Config:
-    return load_config(None, BASE + [f"method={method}", *extra])
+    """A config as a training command gets it: loaded, then checked by its method."""
+    cfg = load_config(None, BASE + [f"method={method}", *extra])
+    check_config(cfg)
+    return cfg
 
 
 def _batch_for(cfg: Config, b: int = 4) -> dict[str, torch.Tensor]:
@@ -108,8 +117,15 @@ def test_method_is_a_top_level_key_and_old_names_still_load(capsys, monkeypatch)
 
 
 def test_unknown_method_names_the_key_and_the_known_ones() -> None:
+    cfg = load_config(None, ["method=byol"])  # the loader knows no methods: it imports none
     with pytest.raises(ConfigError, match=r"method: unknown method 'byol' \(known: order-rate"):
-        load_config(None, ["method=byol"])
+        check_config(cfg)
+
+
+def test_the_queue_check_names_the_key() -> None:
+    cfg = load_config(None, ["contrastive.queue_size=100"])
+    with pytest.raises(ConfigError, match=r"contrastive\.queue_size=100 must be a positive mult"):
+        check_config(cfg)
 
 
 def test_queue_check_applies_only_to_methods_with_a_queue() -> None:

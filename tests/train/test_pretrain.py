@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import COMPARE_TINY
 
 from vidssl.config import ConfigError, load_config
+from vidssl.errors import RunDirError
 from vidssl.train.checkpoint import load_checkpoint
 from vidssl.train.pretrain import NonFiniteLossError, pretrain
 
@@ -94,9 +96,14 @@ def test_nan_loss_names_step_and_term_and_keeps_last_checkpoint(tmp_path: Path) 
         ("train.bogus=1", "train.bogus"),
     ],
 )
-def test_bad_config_fails_before_training_naming_the_key(override: str, key: str) -> None:
+def test_bad_config_fails_before_training_naming_the_key(override: str, key: str,
+                                                         tmp_path) -> None:
+    """Loading the file refuses most mistakes; the method's own (the queue's size) are
+    refused by pretrain before it touches the output folder."""
+    out = tmp_path / "run"
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        load_config(None, [override])
+        pretrain(load_config(None, [override, f"train.out_dir={out}"]), progress=False)
+    assert not out.exists()
 
 
 def test_corrupt_videos_are_skipped_and_counted_not_a_crash(tmp_path: Path, capsys) -> None:
@@ -153,3 +160,31 @@ def test_held_out_pretext_metrics_average_eval_pretext_clips_draws_per_video(tmp
     assert m1["val_order_acc"] == pytest.approx(sum(orders) / n)
     assert 0.0 <= m3["val_order_acc"] <= 1.0
     assert evaluate_pretext(_Recorder(), dataset, cfg, torch.device("cpu")) == m3  # repeatable
+
+
+def test_a_checkpoint_without_config_yaml_is_checked_against_the_config_it_stores(
+        tmp_path, monkeypatch) -> None:
+    """ensure_pretrained (compare's rows, the demo) on a folder that lost its config.yaml: the
+    checkpoint's own config decides whether it is reused; a checkpoint that stores none is
+    refused in one line (it could be anything)."""
+    from vidssl.train.checkpoint import save_checkpoint
+    from vidssl.train.pretrain import ensure_pretrained
+
+    def boom(*args, **kwargs):
+        raise AssertionError("trained although the folder was to be reused or refused")
+
+    monkeypatch.setattr("vidssl.train.pretrain.pretrain", boom)
+    cfg = load_config(None, [*COMPARE_TINY, f"train.out_dir={tmp_path / 'run'}"])
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    save_checkpoint({"kind": "pretrain", "config": cfg.to_dict(), "epoch": 1, "step": 2}, ckpt)
+    logs: list[str] = []
+    assert ensure_pretrained(cfg, False, logs.append, "order") == ckpt
+    assert logs == ["[order] pretraining: done (1 epochs)"]
+    other = load_config(None, [*COMPARE_TINY, f"train.out_dir={tmp_path / 'run'}", "optim.lr=0.5"])
+    with pytest.raises(RunDirError, match=r"another config \(optim\.lr: .*--redo order"):
+        ensure_pretrained(other, False, logs.append, "order",
+                          restart_hint="rerun with --redo order to start it again")
+    save_checkpoint({"kind": "pretrain", "epoch": 1, "step": 2}, ckpt)
+    with pytest.raises(RunDirError, match="no config.yaml beside it and stores no config") as err:
+        ensure_pretrained(cfg, False, logs.append, "order")
+    assert "\n" not in str(err.value) and str(ckpt) in str(err.value)

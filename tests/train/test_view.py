@@ -1,79 +1,16 @@
-"""pretrain-view end to end on tiny synthetic data: checkpoint, CSV log, frozen G, show-view."""
+"""View-module training on tiny synthetic data: exact mid-epoch resume, refusals, overwrite,
+stop messages (the commands end to end: tests/commands/test_view.py)."""
 
 from __future__ import annotations
 
 import csv
 
 import torch
+from helpers import VIEW_TINY
 
 from vidssl.cli import main
 from vidssl.config import load_config
-from vidssl.models.view_synthesis import load_view_generator, load_view_module
 from vidssl.train.checkpoint import load_checkpoint
-
-TINY = [
-    "data.dataset=synthetic",
-    "data.synthetic.variant=direction",
-    "data.synthetic.size=16",
-    "data.synthetic.min_frames=12",
-    "data.synthetic.max_frames=12",
-    "data.synthetic.train_per_class=1",
-    "data.synthetic.test_per_class=1",
-    "data.input=diff",
-    "data.resize=[16,16]",
-    "data.crop=16",
-    "data.num_workers=0",
-    "sampler.clip_len=6",
-    "sampler.n_segments=2",
-    "model.backbone=r3d",
-    "model.width=0.125",
-    "view.channels=4",
-    "view.latent=4",
-    "optim.name=adamw",
-    "train.epochs=2",
-    "train.batch_size=2",
-    "train.steps_per_epoch=2",
-    "train.threads=1",
-]
-
-
-def test_pretrain_view_then_show_view(tmp_path, capsys) -> None:
-    out = tmp_path / "view"
-    assert (
-        main(
-            [
-                "pretrain-view",
-                "--config",
-                "configs/view/demo.yaml",
-                "--no-progress",
-                "--out",
-                str(out),
-                *TINY,
-            ]
-        )
-        == 0
-    )
-    path = out / "checkpoint.pt"
-    ckpt = load_checkpoint(path)
-    assert ckpt["epoch"] == 2 and ckpt["step"] == 4
-    assert ckpt["config"]["view"]["channels"] == 4
-    with (out / "view_metrics.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    assert [int(float(r["epoch"])) for r in rows] == [1, 2]
-    for key in ("photo", "kl", "infomax", "infomin", "loss"):
-        assert all(torch.isfinite(torch.tensor(float(r[key]))) for r in rows), key
-
-    # The lead's pretraining uses G through load_view_generator: shape kept, no graph.
-    gen = load_view_generator(path, "cpu")
-    x = torch.randn(2, 3, 6, 16, 16)
-    assert gen(x).shape == x.shape
-    module, _ = load_view_module(path)
-    assert module.flow(x).shape == (2, 2, 5, 16, 16)
-
-    png = tmp_path / "view.png"
-    args = ["show-view", "--checkpoint", str(path), "synthetic:test:0", "--png", str(png)]
-    assert main(args) == 0
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_demo_config_loads() -> None:
@@ -95,7 +32,7 @@ def test_view_resume_mid_epoch_equals_uninterrupted(tmp_path) -> None:
     from vidssl.train.loop import Interrupted
     from vidssl.train.view import train_view
 
-    cfg = load_config("configs/view/demo.yaml", TINY + ["train.steps_per_epoch=3"])
+    cfg = load_config("configs/view/demo.yaml", VIEW_TINY + ["train.steps_per_epoch=3"])
     straight = train_view(cfg, tmp_path / "a", progress=False)
     stopped = train_view(cfg, tmp_path / "b", progress=False, stop_after_steps=4)
     assert load_checkpoint(stopped)["epoch_step"] == 1  # the middle of epoch 2
@@ -105,7 +42,7 @@ def test_view_resume_mid_epoch_equals_uninterrupted(tmp_path) -> None:
     except Exception as exc:  # noqa: BLE001
         assert "--resume" in str(exc) and not isinstance(exc, Interrupted)
     resumed = main(["pretrain-view", "--config", "configs/view/demo.yaml", "--no-progress",
-                    "--out", str(tmp_path / "b"), "--resume", str(stopped), *TINY,
+                    "--out", str(tmp_path / "b"), "--resume", str(stopped), *VIEW_TINY,
                     "train.steps_per_epoch=3"])
     assert resumed == 0
     a, b = _weights(straight), _weights(stopped)
@@ -124,14 +61,14 @@ def test_view_checkpoint_without_optimizer_state_is_refused_for_resume(tmp_path,
     one line says so (exit 2), nothing is trained."""
     from vidssl.train.view import train_view
 
-    cfg = load_config("configs/view/demo.yaml", TINY + ["train.epochs=1"])
+    cfg = load_config("configs/view/demo.yaml", VIEW_TINY + ["train.epochs=1"])
     path = train_view(cfg, tmp_path / "v", progress=False)
     ckpt = load_checkpoint(path)
     for key in ("optimizer", "flow_optimizer", "scheduler", "epoch_step", "rng", "kind"):
         ckpt.pop(key)
     torch.save(ckpt, path)
     code = main(["pretrain-view", "--config", "configs/view/demo.yaml", "--no-progress",
-                 "--out", str(tmp_path / "v"), "--resume", str(path), *TINY])
+                 "--out", str(tmp_path / "v"), "--resume", str(path), *VIEW_TINY])
     assert code == 2
     assert "no optimizer state" in capsys.readouterr().err
 
@@ -145,7 +82,7 @@ def test_view_overwrite_deletes_only_the_old_runs_files_and_says_so(tmp_path, ca
     (out / "view_metrics.csv").write_text("epoch,loss\n1,0.5\n2,0.4\n3,0.3\n")
     (out / "notes.txt").write_text("mine")
     code = main(["pretrain-view", "--config", "configs/view/demo.yaml", "--no-progress",
-                 "--out", str(out), "--overwrite", *TINY, "train.epochs=1"])
+                 "--out", str(out), "--overwrite", *VIEW_TINY, "train.epochs=1"])
     err = capsys.readouterr().err
     assert code == 0, err
     assert f"--overwrite: deleted the earlier run in {out} (checkpoint.pt, view_metrics.csv)" \
@@ -165,7 +102,7 @@ def test_a_stopped_view_training_says_how_to_resume(tmp_path, capsys, monkeypatc
     monkeypatch.setattr("vidssl.train.loop.StopRequest", StopAtOnce)
     out = tmp_path / "v"
     code = main(["pretrain-view", "--config", "configs/view/demo.yaml", "--no-progress",
-                 "--out", str(out), *TINY])
+                 "--out", str(out), *VIEW_TINY])
     assert code == 130
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == f"vidssl: stopped; resume with --resume {out}/checkpoint.pt"

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "is missing runs. Ready-made files: "
             "configs/compare/{ablation,baselines,segments,rates}.yaml (paper scale, UCF101, "
             "R(2+1)D) and their *-demo.yaml variants (synthetic data, CPU). The file format "
-            "is documented in vidssl/compare.py. Example: vidssl compare --config "
+            "is documented in vidssl/compare/__init__.py. Example: vidssl compare --config "
             "configs/compare/ablation-demo.yaml"
         ),
     )
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", metavar="FILE",
                    help="also write this comparison's tables and chart as its own section of a "
                         "results document (e.g. docs/RESULTS.md), replacing the section it wrote "
-                        "before and keeping everything else (vidssl/results.py)")
+                        "before and keeping everything else (vidssl/compare/results.py)")
     p.add_argument("--table-only", action="store_true",
                    help="run nothing: rebuild the table and chart from the finished methods")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -61,8 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vidssl.compare import CompareError, load_compare, parse_seeds, run_compare
+    from vidssl.compare.run import run_compare
+    from vidssl.compare.spec import CompareError, load_compare, parse_seeds
     from vidssl.config import ConfigError
+    from vidssl.errors import RunDirError
 
     extra = list(args.overrides or [])
     if args.device:
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         rows, paths = run_compare(spec, extra, only=args.only, redo=args.redo,
                                   progress=not args.no_progress, table_only=args.table_only,
                                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    except (CompareError, ConfigError) as exc:
+    except (CompareError, ConfigError, RunDirError) as exc:
         print(f"vidssl compare: {exc}", file=sys.stderr)
         return 2
     if not rows:
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     table = paths["md"].read_text()
     if args.results:
-        from vidssl.results import update_results
+        from vidssl.compare.results import update_results
 
         command = " ".join(["vidssl compare --config", args.config,
                             *([f"--seeds {args.seeds}"] if args.seeds is not None else []),

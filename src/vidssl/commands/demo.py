@@ -6,6 +6,7 @@ import argparse
 
 from vidssl.config import load_config
 from vidssl.data.variants import VARIANTS, variants_help
+from vidssl.method.registry import check_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,5 +48,6 @@ def run(args: argparse.Namespace) -> int:
             overrides.append("data.hflip=false")  # a flip turns left into right
     overrides.append(f"train.out_dir={args.out}/pretrain")
     cfg = load_config(args.config, overrides)
+    check_config(cfg)  # the method's checks, before the data are generated
     run_demo(cfg, do_finetune=not args.no_finetune, progress=not args.no_progress)
     return 0

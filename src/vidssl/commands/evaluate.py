@@ -18,9 +18,14 @@ from typing import Any
 
 from vidssl.commands.common import shortcut_overrides
 from vidssl.config import Config, ConfigError, apply_overrides, config_from_dict, load_config
+from vidssl.data.layouts import LAYOUTS, labelled_datasets
+from vidssl.protocols import PROTOCOLS
 
 
-def _add_backbone_args(p: argparse.ArgumentParser) -> None:
+def _add_backbone_args(p: argparse.ArgumentParser, protocol: str = "") -> None:
+    """The options every evaluation command shares; ``protocol`` (a :data:`PROTOCOLS` name)
+    says whether it needs labelled videos (``--dataset`` then offers only those)."""
+    labelled = not protocol or PROTOCOLS[protocol].needs_labels
     p.add_argument("--checkpoint", metavar="PATH",
                    help="pretraining (or fine-tuning) checkpoint whose backbone is evaluated")
     p.add_argument("--init", choices=("checkpoint", "random"), default="checkpoint",
@@ -34,8 +39,7 @@ def _add_backbone_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="override config keys, e.g. data.root=/data/UCF101 eval.clips=5 "
                         "(values parsed as YAML)")
-    p.add_argument("--dataset",
-                   choices=("synthetic", "ucf101", "hmdb51", "kinetics400", "folder"),
+    p.add_argument("--dataset", choices=labelled_datasets() if labelled else tuple(LAYOUTS),
                    help="dataset to evaluate on (shortcut for data.dataset=NAME; default: the "
                         "config's)")
     p.add_argument("--root", metavar="DIR",
@@ -123,7 +127,8 @@ def _out_dir(args: argparse.Namespace, cfg: Config, sub: str = "") -> Path:
 
 
 def _tag(cfg: Config) -> str:
-    split = f"-split{cfg.data.split}" if cfg.data.dataset in ("ucf101", "hmdb51") else ""
+    numbered = LAYOUTS[cfg.data.dataset].numbered_splits
+    split = f"-split{cfg.data.split}" if numbered else ""
     return f"{cfg.data.dataset}{split}"
 
 
@@ -143,7 +148,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "data.root=/data/UCF101 --split 1"
         ),
     )
-    _add_backbone_args(p)
+    _add_backbone_args(p, "finetune")
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default: <checkpoint folder>/finetune-<dataset>-splitN; "
                         "with --init random: <train.out_dir>/finetune-<dataset>-splitN)")
@@ -168,7 +173,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             ".md and a grid picture of queries and their top-3 (hits green, misses red)."
         ),
     )
-    _add_backbone_args(p)
+    _add_backbone_args(p, "retrieval")
     _add_out_arg(p, "retrieval-<dataset>-<level>-<feature>.json/.md/_grid.png")
     p.add_argument("--level", choices=("video", "clip"),
                    help="video: mean of the clip features per video (default, eval.level); "
@@ -194,7 +199,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "LogisticRegression; reports test accuracy. Writes linear-probe-*.json and .md."
         ),
     )
-    _add_backbone_args(p)
+    _add_backbone_args(p, "probe")
     _add_out_arg(p, "linear-probe-<dataset>-<feature>.json/.md")
     p.add_argument("--feature", choices=("pool", "conv5"),
                    help="which feature (default eval.feature, see 'vidssl retrieve --help')")

@@ -49,10 +49,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.config:
         from vidssl.config import load_config
+        from vidssl.data.layouts import LAYOUTS
 
         cfg = load_config(args.config, list(args.paths))
-        if cfg.data.dataset == "synthetic":
-            print("vidssl prepare: the synthetic data set lives in memory and needs no "
+        if LAYOUTS[cfg.data.dataset].in_memory:
+            print(f"vidssl prepare: the {cfg.data.dataset} data set lives in memory and needs no "
                   "preparing ('vidssl synth' writes it to disk)", file=sys.stderr)
             return 2
         if not cfg.data.root:

@@ -161,17 +161,16 @@ def run_show_view(args: argparse.Namespace) -> int:
 
     from vidssl.commands.sample_clip import PICTURE_SUFFIXES
     from vidssl.data.transforms import ClipTransform
-    from vidssl.models.view_synthesis import flow_to_rgb, load_view_module
-    from vidssl.train.checkpoint import checkpoint_config
-    from vidssl.train.devices import resolve_device
+    from vidssl.devices import resolve_device
+    from vidssl.models.view_synthesis import flow_to_rgb
+    from vidssl.train.checkpoint import load_view_module
 
     if not args.png.lower().endswith(PICTURE_SUFFIXES):
         raise UserError(f"--png {args.png}: the picture must end in "
                         f"{', '.join(PICTURE_SUFFIXES)}")
     device = resolve_device(args.device)
-    module, ckpt = load_view_module(args.checkpoint, device)
+    module, cfg = load_view_module(args.checkpoint, device)
     module.eval()
-    cfg = checkpoint_config(ckpt, args.checkpoint)
     video = _open_source(args.source, cfg)
     t = cfg.sampler.clip_len
     if video.num_frames < 2:

@@ -2,9 +2,9 @@
 
 :class:`EpochSampler` makes the order a function of (seed, epoch) only, so a killed run resumes
 mid-epoch on the same samples and the order does not depend on the number of processes.
-:class:`EpochIndexed` lets the loader's *sampler* carry the epoch to the dataset as
-``(epoch, index)`` pairs, because persistent DataLoader workers keep their own copy of the
-dataset and never see a ``set_epoch`` made in the main process.
+:class:`EpochIndexed` lets the loader's *sampler* carry the epoch to the dataset inside
+``(epoch, index, repeat)`` keys, because persistent DataLoader workers keep their own copy of
+the dataset and never see a ``set_epoch`` made in the main process.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class EpochSampler(Sampler[int]):
 
 
 class EpochIndexed(Dataset):
-    """A dataset indexed by ``(epoch, index[, repeat])`` tuples (or plain ints) over one with
+    """A dataset indexed by ``(epoch, index, repeat)`` keys (or plain ints) over one with
     ``set_epoch``.
 
     Persistent workers hold a copy of the dataset made when they started; ``set_epoch`` in the

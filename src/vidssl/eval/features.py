@@ -25,13 +25,12 @@ from torch.utils.data import DataLoader
 
 from vidssl.config import Config
 from vidssl.data.datasets import MultiClipDataset
-from vidssl.data.layouts import build_source
+from vidssl.data.layouts import build_source, data_workers
 from vidssl.data.transforms import ClipTransform
+from vidssl.devices import resolve_device
 from vidssl.errors import DataError
 from vidssl.models.backbones import build_backbone
 from vidssl.progress import progress as progress_bar
-from vidssl.resources import data_workers
-from vidssl.train.devices import resolve_device
 
 FEATURES = ("pool", "conv5")
 

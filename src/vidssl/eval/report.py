@@ -2,12 +2,11 @@
 
 Why both: the JSON is what scripts and ``vidssl compare`` read; the markdown is what a person
 opens, with the headline numbers first, the pictures inline, and the full config at the end so
-the numbers can be reproduced. Both are written atomically (temp file + rename).
+the numbers can be reproduced. Both are written atomically (:mod:`vidssl.files`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -15,43 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from vidssl.config import Config
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if hasattr(obj, "tolist"):  # torch tensors
-        return obj.tolist()
-    return obj
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_json(path: str | Path, obj: Any) -> Path:
-    """``obj`` as indented JSON (numpy / torch values converted, NaN written as null)."""
-    path = Path(path)
-    atomic_write(path, json.dumps(_jsonable(obj), indent=2) + "\n")
-    return path
-
+from vidssl.files import atomic_write, write_json
 
 # Result keys whose values are fractions that a reader expects as percentages (top1, accuracy,
 # train_acc, chance ...): printed as "56.0 %". Everything else keeps its own unit.

@@ -40,10 +40,10 @@ from torch import nn
 from vidssl.config import Config
 from vidssl.data.layouts import build_source
 from vidssl.data.video import VideoError
+from vidssl.devices import resolve_device
 from vidssl.errors import MissingExtraError
 from vidssl.eval import plots
 from vidssl.eval.features import FeatureSet, features_for_split
-from vidssl.train.devices import resolve_device
 
 BACKENDS = ("torch", "faiss")
 

@@ -12,18 +12,24 @@ factory, the baselines' dispatch, the cost counter). Now each method's own modul
   label ranges of a real batch (benchmarks and the cost counter, no video read);
 - ``uses_queue``: the model holds a MoCo key queue when ``loss.contrastive > 0`` (then the
   queue's own config check applies); ``view_keys``: synthesized views can serve as its keys;
-- ``check``: the method's own config checks, run when a config is loaded.
+- ``check``: the method's own config checks (see :func:`check_config`).
 
 Adding a method: write its module (model class + ``from_config`` + dataset + example batch,
 decorated with :func:`register_method`), add the module's name to
-:data:`vidssl.method.METHOD_MODULES`, and
-write a config that says ``method: <name>``. Nothing else names methods.
+:data:`vidssl.method.METHOD_MODULES`, and write a config that says ``method: <name>``. Besides
+the method modules, only ``vidssl info`` names a method (VCOP's head, for its cost line).
 
-This module stays light (no torch at import, nothing of vidssl but ``vidssl.errors``): the
-config loader calls :func:`check_config`, so a method's checks fail a config when it is loaded,
-as every other impossible value does. The method modules are imported on the first lookup, by
-name, by the package (``vidssl.method.load_methods``, as ``vidssl.cli`` imports its command
-modules): they import this module to register, and this module imports none of them.
+Checks that need a method's knowledge (is the name registered, the queue's size, the method's
+own ``check``) live here, with the methods, not in :mod:`vidssl.config`: the config loader stays
+below the methods (reading a YAML file imports no torch and no method module). They run right
+after the file is parsed, before any work, wherever a config is about to train a method:
+:func:`vidssl.train.pretrain.pretrain`, ``vidssl compare`` (every row, before anything runs) and
+``vidssl demo`` call :func:`check_config`.
+
+This module stays light (no torch at import; of vidssl only ``vidssl.config`` and
+``vidssl.errors``). The method modules are imported on the first lookup, by name, by the
+package (``vidssl.method.load_methods``, as ``vidssl.cli`` imports its command modules): they
+import this module to register, and this module imports none of them.
 """
 
 from __future__ import annotations
@@ -34,15 +40,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vidssl.config import METHOD_ALIASES as ALIASES
 from vidssl.errors import ConfigError
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from vidssl.config import Config
-
-# Old names that still load (``vidssl.config.upgrade_legacy_keys`` notes the new one).
-ALIASES = {"ours": "order-rate-moco"}
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,9 @@ def get_method(name: str) -> Method:
 
 
 def check_config(cfg: Config) -> None:
-    """The configured method's own checks, and the queue's when it holds one."""
+    """The checks of ``cfg`` that need the configured method: its name is registered, its own
+    ``check``, and the queue's when it holds one (a :class:`~vidssl.errors.ConfigError` naming
+    the key). Call it right after loading a config that will train a method."""
     method = get_method(cfg.method)
     if method.uses_queue and cfg.loss.contrastive > 0:
         from vidssl.method.moco import check_queue

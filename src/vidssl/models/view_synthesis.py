@@ -30,7 +30,6 @@ Conventions, written down because the paper leaves them open:
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,8 +45,7 @@ __all__ = [
     "warp_clip",
     "flow_to_rgb",
     "build_view_module",
-    "load_view_module",
-    "load_view_generator",
+    "frozen_generator",
 ]
 
 
@@ -265,46 +263,22 @@ class ViewSynthesis(nn.Module):
 
 
 def build_view_module(view_cfg: Any, in_channels: int = 3) -> ViewSynthesis:
-    """A ``ViewSynthesis`` from the ``Config.view`` section (``width``, ``latent``)."""
+    """A ``ViewSynthesis`` from the ``Config.view`` section (``channels``, ``latent``)."""
     return ViewSynthesis(in_channels, int(view_cfg.channels), int(view_cfg.latent))
 
 
-def load_view_module(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[ViewSynthesis, dict[str, Any]]:
-    """Rebuild G and O from a ``vidssl pretrain-view`` checkpoint; returns (module, checkpoint).
-
-    The checkpoint is read with ``weights_only=True``: plain tensors and Python values only.
-    """
-    from vidssl.errors import CheckpointError
-    from vidssl.train.checkpoint import load_checkpoint, load_weights
-
-    path = Path(path)
-    if not path.is_file() and not path.is_dir():
-        raise FileNotFoundError(f"view checkpoint not found: {path}")
-    ckpt = load_checkpoint(path, kind="view")
-    try:
-        module = ViewSynthesis(**{k: int(v) for k, v in dict(ckpt["arch"]).items()})
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: damaged view checkpoint, bad 'arch' ({exc})") from None
-    load_weights(module.generator, ckpt["generator"], path, "generator")
-    if "flow" in ckpt:
-        load_weights(module.flow, ckpt["flow"], path, "flow")
-    return module.to(device), ckpt
-
-
-def load_view_generator(
-    path: str | Path, device: str | torch.device = "cpu", sample: bool = True
+def frozen_generator(
+    generator: ViewGenerator, sample: bool = True
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The frozen G of a checkpoint as ``fn(clip (B,C,T,H,W)) -> view (B,C,T,H,W)``.
+    """G as ``fn(clip (B,C,T,H,W)) -> view (B,C,T,H,W)`` for drawing MoCo keys.
 
     Eval mode, parameters frozen, run under ``torch.no_grad``: key generation must never train
     G or build a graph. ``sample=True`` (default) keeps the VAE noise, so the same query gives
     a different view each time, as the paper's Gaussian noise intends; ``sample=False`` decodes
-    the posterior mean (deterministic views).
+    the posterior mean (deterministic views). Reading G from a checkpoint is
+    :func:`vidssl.train.checkpoint.load_view_generator`'s.
     """
-    module, _ = load_view_module(path, device)
-    generator = module.generator.eval().requires_grad_(False)
+    generator = generator.eval().requires_grad_(False)
 
     def generate(clip: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -20,6 +20,7 @@ import os
 import pickle
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ import torch
 
 from vidssl.config import Config, ConfigError, config_from_dict
 from vidssl.errors import CheckpointError, DiskFullError, is_disk_full
+from vidssl.models.backbones import build_backbone
+from vidssl.models.heads import ProjectionHead
+from vidssl.models.view_synthesis import ViewSynthesis, frozen_generator
 
 FORMAT = "vidssl-checkpoint-v1"
 
@@ -102,6 +106,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
     if kind is not None:
         expect_kind(obj, path, kind)
     return obj
+
+
+def checkpoint_epoch(path: str | Path) -> int:
+    """The epochs a checkpoint has finished (0 when it does not say)."""
+    return int(load_checkpoint(path, map_location="cpu").get("epoch", 0))
 
 
 def checkpoint_kind(ckpt: dict[str, Any]) -> str:
@@ -211,8 +220,6 @@ def checkpoint_backbone(
     ckpt: dict[str, Any], cfg: Config, path: str | Path = ""
 ) -> torch.nn.Module:
     """The backbone ``cfg.model`` describes, with the weights stored under ``backbone``."""
-    from vidssl.models.backbones import build_backbone
-
     if "backbone" not in ckpt:
         raise CheckpointError(f"{path}: checkpoint has no 'backbone' weights")
     try:
@@ -233,16 +240,12 @@ def checkpoint_head(ckpt: dict[str, Any], path: str | Path = "") -> tuple[torch.
     holds the classifier (``classifier.*``, output ``"logits"``). Shapes are read from the weights,
     so the head is rebuilt exactly as trained whatever the config says.
     """
-    from torch import nn
-
-    from vidssl.models.heads import ProjectionHead
-
     model = ckpt.get("model")
     if not isinstance(model, dict):
         raise CheckpointError(f"{path}: checkpoint has no 'model' weights to take a head from")
     if "classifier.weight" in model:
         w = model["classifier.weight"]
-        head: nn.Module = nn.Linear(int(w.shape[1]), int(w.shape[0]))
+        head: torch.nn.Module = torch.nn.Linear(int(w.shape[1]), int(w.shape[0]))
         head.load_state_dict({"weight": w, "bias": model["classifier.bias"]})
         return head.eval(), "logits"
     # ``moco.projection.``: the MoCo component; ``projection.``: checkpoints written before it
@@ -257,3 +260,35 @@ def checkpoint_head(ckpt: dict[str, Any], path: str | Path = "") -> tuple[torch.
         f"{path}: checkpoint has no projection head or classifier (pretraining with "
         "loss.contrastive=0 builds no projection head)"
     )
+
+
+def load_view_module(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[ViewSynthesis, Config]:
+    """Rebuild G and O from a ``vidssl pretrain-view`` checkpoint; returns the module and the
+    config it was trained with (its data section says which clips G knows).
+
+    The file is read once, with ``weights_only=True``: plain tensors and Python values only.
+    """
+    path = Path(path)
+    if not path.is_file() and not path.is_dir():
+        raise FileNotFoundError(f"view checkpoint not found: {path}")
+    ckpt = load_checkpoint(path, kind="view")
+    cfg = checkpoint_config(ckpt, path)
+    try:
+        module = ViewSynthesis(**{k: int(v) for k, v in dict(ckpt["arch"]).items()})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: damaged view checkpoint, bad 'arch' ({exc})") from None
+    load_weights(module.generator, ckpt["generator"], path, "generator")
+    if "flow" in ckpt:
+        load_weights(module.flow, ckpt["flow"], path, "flow")
+    return module.to(device), cfg
+
+
+def load_view_generator(
+    path: str | Path, device: str | torch.device = "cpu", sample: bool = True
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], Config]:
+    """The frozen G of a view checkpoint as ``fn(clip) -> view``
+    (:func:`vidssl.models.view_synthesis.frozen_generator`), and the checkpoint's config."""
+    module, cfg = load_view_module(path, device)
+    return frozen_generator(module.generator, sample), cfg

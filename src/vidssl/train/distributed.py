@@ -12,7 +12,8 @@ component (``vidssl.method.moco``), which reads the process group itself; the on
 ``contrastive.key_bn: sync``, which swaps BatchNorm modules (:func:`convert_sync_bn`).
 
 The epoch's sample order and how it reaches DataLoader workers is the data package's
-(:mod:`vidssl.data.epochs`); devices and moving batches are :mod:`vidssl.train.devices`.
+(:mod:`vidssl.data.epochs`); devices and moving batches are :mod:`vidssl.devices`, the
+trainer's device and fp16 loss scaling :mod:`vidssl.train.setup`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import torch
 import torch.distributed as dist
 
 from vidssl.config import ConfigError
-from vidssl.train.devices import resolve_device
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,6 @@ def context() -> DistContext:
         torch.cuda.set_device(local)
     dist.init_process_group(backend=backend)
     return DistContext(rank=rank, world_size=world, local_rank=local)
-
-
-def device_for(ctx: DistContext, name: str) -> torch.device:
-    """The device this process trains on (``cuda:LOCAL_RANK`` under torchrun with GPUs)."""
-    dev = resolve_device(name)
-    if dev.type == "cuda" and ctx.distributed:
-        return torch.device("cuda", ctx.local_rank)
-    return dev
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,7 +129,7 @@ def prepare_model(model: torch.nn.Module, ctx: DistContext, cfg: Any) -> torch.n
 
     ``train.channels_last``: weights in ``channels_last_3d`` (cuDNN's fast layout for 3D
     convolutions with tensor cores; pair it with
-    :func:`~vidssl.train.devices.batch_to_device`). ``train.compile``:
+    :func:`~vidssl.devices.batch_to_device`). ``train.compile``:
     each backbone is compiled *in place* (``Module.compile``), so state_dict keys, checkpoints
     and the optimizer's parameters are unchanged. ``contrastive.key_bn: sync`` converts BN to
     SyncBatchNorm (:func:`convert_sync_bn`); everything else about MoCo under several processes
@@ -186,9 +178,3 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
-    """Loss scaling for fp16 (its 5-bit exponent underflows small gradients); a disabled scaler
-    (a pass-through) for bf16 and fp32, so the training step is written once."""
-    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")

@@ -26,14 +26,14 @@ from tqdm import tqdm
 
 from vidssl.config import Config
 from vidssl.data.datasets import ClipDataset
-from vidssl.data.layouts import build_source
+from vidssl.data.layouts import build_source, data_workers
 from vidssl.data.transforms import ClipTransform
 from vidssl.errors import DataError, RunDirError
 from vidssl.eval.features import random_backbone
 from vidssl.eval.plots import plot_curves
 from vidssl.eval.recognition import VideoClassifier, evaluate_recognition
 from vidssl.eval.report import write_report
-from vidssl.resources import configure_threads, data_workers
+from vidssl.resources import configure_threads
 from vidssl.train import distributed as du
 from vidssl.train.checkpoint import (
     FORMAT,
@@ -43,11 +43,16 @@ from vidssl.train.checkpoint import (
     require_keys,
     save_checkpoint,
 )
-from vidssl.train.devices import resolve_device
 from vidssl.train.distributed import autocast
 from vidssl.train.logger import MetricsLogger
 from vidssl.train.loop import EpochEnd, Position, restore_training_state, train_loop, training_state
 from vidssl.train.run_dir import _flatten, claim_run_dir, clear_run, config_changes
+from vidssl.train.setup import (
+    build_finetune_optimizer,
+    build_finetune_scheduler,
+    grad_scaler,
+    training_device,
+)
 
 CHECKPOINT = "finetune_last.pt"
 # A fine-tuning's own files, deleted when it starts over (``resume=False``).
@@ -115,19 +120,6 @@ def stopped_message(out: Path) -> str:
 def train_transform(cfg: Config) -> Any:
     """The training augmentation of DESIGN 6: resize, random crop, colour jitter, flip."""
     return ClipTransform.from_config(cfg.data, train=True)
-
-
-def build_finetune_optimizer(model: VideoClassifier, cfg: Config) -> torch.optim.Optimizer:
-    """``finetune.optimizer`` (sgd with ``optim.momentum``, or adamw) over the trainable
-    parameters; the frozen backbone's are left out when ``finetune.freeze_backbone``."""
-    ft = cfg.finetune
-    params = [p for p in model.parameters() if p.requires_grad]
-    if ft.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=ft.lr, momentum=cfg.optim.momentum,
-                               weight_decay=ft.weight_decay)
-    if ft.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=ft.lr, weight_decay=ft.weight_decay)
-    raise ValueError(f"finetune.optimizer must be sgd or adamw; got '{ft.optimizer}'")
 
 
 def finetune(
@@ -216,9 +208,7 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
               progress: bool, init: str, write_report: bool, source: str) -> dict[str, Any]:
 
     ft = cfg.finetune
-    dev = torch.device(device) if device is not None else resolve_device(cfg.train.device)
-    if dev.type == "cuda" and ctx.distributed:
-        dev = torch.device("cuda", ctx.local_rank)
+    dev = training_device(ctx, cfg.train.device, override=device)
     configure_threads(cfg.train.threads)
     if backbone is None:
         backbone, init = random_backbone(cfg), "random"
@@ -244,10 +234,8 @@ def _finetune(backbone: nn.Module | None, cfg: Config, out: Path, ctx: Any, trai
     model.to(dev)
     train_model = du.wrap_model(model, ctx, cfg)
     optimizer = build_finetune_optimizer(model, cfg)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(ft.milestones), gamma=cfg.optim.gamma
-    )
-    scaler = torch.amp.GradScaler(dev.type, enabled=cfg.train.precision == "fp16")
+    scheduler = build_finetune_scheduler(optimizer, cfg)
+    scaler = grad_scaler(dev, cfg.train.precision)
 
     dataset, sampler, batch, drop_last, steps_per_epoch = _train_data(cfg, ctx, train_source)
 

@@ -13,33 +13,31 @@ What makes it trustworthy rather than just a loop:
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vidssl.config import Config, ConfigError, save_config
-from vidssl.data.epochs import EpochIndexed, EpochSampler
-from vidssl.data.layouts import has_split
-from vidssl.errors import DataError
-from vidssl.method.registry import build_model, build_pretext_dataset
-from vidssl.models.view_synthesis import load_view_generator
-from vidssl.resources import configure_threads, data_workers
+from vidssl.data.epochs import EpochIndexed
+from vidssl.data.layouts import data_workers, has_split
+from vidssl.devices import batch_to_device
+from vidssl.errors import RunDirError
+from vidssl.method.registry import build_model, build_pretext_dataset, check_config
+from vidssl.resources import configure_threads
 from vidssl.train import distributed as dist_utils
 from vidssl.train.checkpoint import (
     FORMAT,
-    checkpoint_config,
-    load_checkpoint,
+    checkpoint_epoch,
+    load_view_generator,
     load_weights,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from vidssl.train.devices import batch_to_device
 from vidssl.train.logger import MetricsLogger
 from vidssl.train.loop import (  # noqa: F401 - Interrupted, NonFiniteLossError: public here too
     EpochEnd,
@@ -51,7 +49,22 @@ from vidssl.train.loop import (  # noqa: F401 - Interrupted, NonFiniteLossError:
     train_loop,
     training_state,
 )
-from vidssl.train.run_dir import claim_run_dir, start_fresh
+from vidssl.train.run_dir import (
+    claim_run_dir,
+    experiment_dict,
+    first_difference,
+    recorded_config,
+    start_fresh,
+)
+from vidssl.train.setup import (
+    build_optimizer,
+    build_scheduler,
+    grad_scaler,
+    make_loader,
+    seed_everything,
+    steps_in_epoch,
+    training_device,
+)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # A pretraining run's own files: what --overwrite deletes (nothing else in the folder).
@@ -60,97 +73,7 @@ RUN_FILES = (CHECKPOINT_NAME, "metrics.csv", "config.yaml", "tensorboard")
 # they are named when an --overwrite makes them stale.
 _DERIVED_OUTPUTS = ("retrieval-*", "linear-probe-*", "tsne-*", "finetune-*")
 RESUME_KEYS = ("config", "model", "optimizer", "scheduler", "epoch", "step", "rng")
-
-
-# --------------------------------------------------------------------------------------------
-# Small shared pieces (also used by fine-tuning and the view-synthesis trainer)
-# --------------------------------------------------------------------------------------------
-
-
-def seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def build_optimizer(params: Any, cfg: Config) -> torch.optim.Optimizer:
-    o = cfg.optim
-    if o.name == "sgd":
-        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
-    return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
-
-
-def lr_factor(cfg: Config, step: int, steps_per_epoch: int) -> float:
-    """Learning-rate multiplier at an optimizer step: warmup, then step / cosine / constant."""
-    o = cfg.optim
-    epoch = step / max(1, steps_per_epoch)
-    if o.warmup_epochs > 0 and epoch < o.warmup_epochs:
-        return (epoch + 1.0 / max(1, steps_per_epoch)) / o.warmup_epochs
-    if o.schedule == "step":
-        return o.gamma ** sum(1 for m in o.milestones if epoch >= m)
-    if o.schedule == "cosine":
-        total = cfg.train.epochs
-        t = min(1.0, (epoch - o.warmup_epochs) / max(1e-9, total - o.warmup_epochs))
-        return 0.5 * (1.0 + math.cos(math.pi * t))
-    return 1.0
-
-
-def build_scheduler(opt: torch.optim.Optimizer, cfg: Config, steps_per_epoch: int):
-    """A per-step LambdaLR, so a mid-epoch resume lands on the same learning rate."""
-    return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: lr_factor(cfg, step, steps_per_epoch)
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Pretraining
-# --------------------------------------------------------------------------------------------
-
-
-def steps_in_epoch(cfg: Config, dataset_len: int, world_size: int = 1) -> int:
-    if dataset_len == 0:
-        raise DataError("the training data set has no videos (check data.dataset and "
-                        "data.root)")
-    if cfg.train.steps_per_epoch > 0:
-        return cfg.train.steps_per_epoch
-    steps = dataset_len // (cfg.train.batch_size * world_size)
-    if steps < 1:
-        raise DataError(
-            f"the dataset has {dataset_len} videos, fewer than one batch of "
-            f"train.batch_size={cfg.train.batch_size} x {world_size} process(es); lower the "
-            "batch size or set train.steps_per_epoch"
-        )
-    return steps
-
-
-def make_loader(dataset: Any, cfg: Config, epoch: int, start_step: int, steps: int,
-                device: torch.device, rank: int = 0, world_size: int = 1) -> DataLoader:
-    """The training loader, made once per run: move it to another epoch with
-    ``loader.sampler.set_epoch(epoch, start_step * batch_size)``.
-
-    Workers are persistent (no re-spawn and dataset re-pickling each epoch); the epoch reaches
-    them inside each index (:class:`~vidssl.data.epochs.EpochIndexed`). Pinned memory on
-    GPU lets the host-to-device copy run asynchronously.
-    """
-    b = cfg.train.batch_size
-    sampler = EpochSampler(len(dataset), steps * b, cfg.train.seed, epoch, start_step * b,
-                           rank, world_size, pairs=True)
-    workers = data_workers(cfg.data, device)
-    return DataLoader(
-        EpochIndexed(dataset),
-        batch_size=b,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=True,
-        pin_memory=device.type == "cuda",
-        # our own generator: creating the loader must not consume the global torch RNG,
-        # or a resumed run would drift from an uninterrupted one
-        generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
-        persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None,
-    )
+Log = Callable[[str], None]  # where progress lines go (print, tqdm.write, a list in tests)
 
 
 @torch.no_grad()
@@ -229,8 +152,10 @@ def pretrain(cfg: Config, resume: str | Path | None = None, progress: bool = Tru
     that already holds a run is refused unless ``resume`` continues that run or ``overwrite``
     deletes it first (see :mod:`vidssl.train.run_dir`). ``stop_after_steps`` > 0 stops after
     that many optimizer steps of this call, checkpointing exactly as a Ctrl-C would (used by
-    tests of mid-epoch resume).
+    tests of mid-epoch resume). The method's config checks run first
+    (:func:`~vidssl.method.registry.check_config`), before the folder is touched.
     """
+    check_config(cfg)
     ctx = dist_utils.context()
     with claim_run_dir(cfg.train.out_dir, enabled=ctx.is_main) as out:
         return _pretrain(cfg, out, ctx, resume, progress, stop_after_steps, overwrite)
@@ -285,20 +210,19 @@ def _restore(ckpt: dict[str, Any], resume: Any, cfg: Config, ctx: Any, model: An
 def _attach_view_generator(model: Any, cfg: Config, device: torch.device) -> None:
     """``view.checkpoint``: the key clips are drawn by a trained view module (DESIGN 5)."""
 
-    view_cfg = checkpoint_config(load_checkpoint(cfg.view.checkpoint, kind="view"),
-                                 cfg.view.checkpoint)
+    generator, view_cfg = load_view_generator(cfg.view.checkpoint, device)
     if view_cfg.data.input != cfg.data.input:
         raise ConfigError(
             f"view.checkpoint={cfg.view.checkpoint} was trained on data.input="
             f"{view_cfg.data.input} clips but this run feeds data.input={cfg.data.input}: "
             "train the view module with the same input mode"
         )
-    model.set_key_generator(load_view_generator(cfg.view.checkpoint, device), cfg.view.p)
+    model.set_key_generator(generator, cfg.view.p)
 
 
 def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progress: bool,
               stop_after_steps: int, overwrite: bool) -> Path:
-    device = dist_utils.device_for(ctx, cfg.train.device)
+    device = training_device(ctx, cfg.train.device)
     start = Position()
     ckpt: dict[str, Any] | None = None
     history: list[dict[str, Any]] = []
@@ -316,7 +240,7 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
     model = dist_utils.prepare_model(build_model(cfg).to(device), ctx, cfg)
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     scheduler = build_scheduler(optimizer, cfg, steps)
-    scaler = dist_utils.grad_scaler(device, cfg.train.precision)
+    scaler = grad_scaler(device, cfg.train.precision)
     if ckpt is not None:
         start = _restore(ckpt, resume, cfg, ctx, model, optimizer, scheduler, scaler, steps)
     if cfg.view.checkpoint and hasattr(model, "set_key_generator"):
@@ -386,3 +310,36 @@ def _pretrain(cfg: Config, out: Path, ctx: Any, resume: str | Path | None, progr
                progress=progress, desc=f"pretrain {cfg.name}",
                stop_after_steps=stop_after_steps)
     return last_path
+
+
+# Sections a pretraining does not depend on: evaluation settings may change without a re-run.
+EVAL_SECTIONS = ("eval", "finetune")
+
+
+def ensure_pretrained(cfg: Config, progress: bool, log: Log, tag: str, *,
+                      what: str = "", restart_hint: str = "") -> Path:
+    """The checkpoint of a finished pretraining in ``train.out_dir``: reused when it is done,
+    resumed when it stopped early, started when absent. A folder pretrained with another
+    experiment (evaluation sections and execution-only keys aside; without ``config.yaml``,
+    the config the checkpoint stores) is refused, naming the first difference, ``what`` ran
+    there and ``restart_hint`` (how to start again).
+    ``vidssl compare`` (one row per method) and ``vidssl demo`` both decide here."""
+
+    out = Path(cfg.train.out_dir)
+    ckpt = out / "checkpoint.pt"
+    restart = restart_hint or "start it again in another folder"
+    old = recorded_config(out, ckpt, what or tag, restart)
+    want = experiment_dict(cfg, drop=EVAL_SECTIONS)
+    if old is not None and experiment_dict(old, drop=EVAL_SECTIONS) != want:
+        diff = first_difference(experiment_dict(old, drop=EVAL_SECTIONS), want)
+        raise RunDirError(f"{what or tag}: {out} was pretrained with another config ({diff}); "
+                          f"{restart}")
+    if ckpt.is_file():
+        done = checkpoint_epoch(ckpt)
+        if done >= cfg.train.epochs:
+            log(f"[{tag}] pretraining: done ({done} epochs)")
+            return ckpt
+        log(f"[{tag}] pretraining: resuming at epoch {done} of {cfg.train.epochs}")
+        return pretrain(cfg, resume=ckpt, progress=progress)
+    log(f"[{tag}] pretraining: {cfg.train.epochs} epochs -> {out}")
+    return pretrain(cfg, progress=progress)

@@ -13,11 +13,16 @@ its checkpoint or interleave its logs, and a resumed run must be the run that wa
 - :func:`config_changes` compares the config a run was started with to the one it is resumed
   with: what changes the run is refused, what may change is returned for the caller to apply
   and record (see :data:`MAY_CHANGE_ON_RESUME`).
+- :func:`experiment_dict` is a config as an *experiment*: without the keys that only say where
+  and how fast it runs, so a folder's finished work can be recognised (and reused) or refused
+  (``vidssl compare``, ``vidssl demo``: :func:`vidssl.train.pretrain.ensure_pretrained`);
+  :func:`recorded_config` is what a folder says it was made with.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import os
 import pickle
@@ -27,9 +32,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tqdm import tqdm
 
+from vidssl.config import Config, rename_old_keys, upgrade_legacy_keys
 from vidssl.errors import RunDirError
+from vidssl.train.checkpoint import load_checkpoint
 
 try:
     import fcntl
@@ -263,3 +271,72 @@ def config_changes(old: dict[str, Any], new: dict[str, Any], what: str,
             "(config.yaml in its folder), or start a new run in another folder"
         )
     return changed
+
+
+# --------------------------------------------------------------------------------------------
+# Which experiment a folder holds
+# --------------------------------------------------------------------------------------------
+
+# Settings that change how a run executes but not what it computes: a change is not a new
+# experiment (moving a finished comparison to a GPU must not invalidate it).
+_EXECUTION_KEYS = {
+    "data": ("num_workers",),
+    "train": ("device", "threads", "log_every", "out_dir", "checkpoint_every", "compile"),
+}
+# Settings that only say which videos form the val split: only val evaluations depend on them
+# (and runs from before the val split existed, whose configs lack them, stay valid).
+_VAL_KEYS = (("data", "val_list"), ("data", "synthetic", "val_per_class"))
+
+
+def experiment_dict(cfg: Config | dict[str, Any], drop: Sequence[str] = (),
+                    with_val: bool = False) -> dict[str, Any]:
+    """The config as a dict without execution-only keys (and without sections in ``drop``);
+    the val split's keys only ``with_val`` (for results on val)."""
+    # a dict read from an older run folder gets today's key names, so it compares equal
+    d = copy.deepcopy(cfg.to_dict() if isinstance(cfg, Config)
+                      else rename_old_keys(upgrade_legacy_keys(cfg, note=False)))
+    d.pop("name", None)
+    for section, keys in _EXECUTION_KEYS.items():
+        for k in keys:
+            d.get(section, {}).pop(k, None)
+    if not with_val:
+        for *path, key in _VAL_KEYS:
+            node = d
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(key, None)
+    for section in drop:
+        d.pop(section, None)
+    return d
+
+
+def _read_yaml(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    with path.open() as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def first_difference(a: Any, b: Any, prefix: str = "") -> str:
+    """``key: old then, new now`` for the first key (sorted, dotted) where two configs differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return first_difference(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+    return f"{prefix}: {a!r} then, {b!r} now"
+
+
+def recorded_config(out: Path, ckpt: Path, who: str, hint: str) -> dict[str, Any] | None:
+    """The config a run folder was made with: its ``config.yaml``, else (a folder that lost
+    it) the config its checkpoint stores; ``None`` for a folder with neither (nothing ran).
+    A checkpoint with nothing to check it against is refused: reusing it could report results
+    under a name that is not what ran."""
+    old = _read_yaml(out / "config.yaml")
+    if old is not None or not ckpt.is_file():
+        return old
+    stored = load_checkpoint(ckpt, map_location="cpu").get("config")
+    if not isinstance(stored, dict):
+        raise RunDirError(f"{who}: {ckpt} has no config.yaml beside it and stores no config, "
+                          f"so nothing says what it was trained with; {hint}")
+    return stored

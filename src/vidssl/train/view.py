@@ -42,7 +42,7 @@ from vidssl.models.backbones import build_backbone
 from vidssl.models.view_synthesis import build_view_module
 from vidssl.resources import configure_threads
 from vidssl.train.checkpoint import load_backbone, load_weights, save_checkpoint
-from vidssl.train.devices import resolve_device
+from vidssl.train.distributed import DistContext
 from vidssl.train.logger import MetricsLogger
 from vidssl.train.loop import (
     EpochEnd,
@@ -52,14 +52,15 @@ from vidssl.train.loop import (
     train_loop,
     training_state,
 )
-from vidssl.train.pretrain import (
+from vidssl.train.run_dir import claim_run_dir, start_fresh
+from vidssl.train.setup import (
     build_optimizer,
     build_scheduler,
     make_loader,
     seed_everything,
     steps_in_epoch,
+    training_device,
 )
-from vidssl.train.run_dir import claim_run_dir, start_fresh
 
 VIEW_FORMAT = "vidssl-view-v1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -173,7 +174,7 @@ def _train_view(cfg: Config, out: Path, progress: bool, ckpt: dict[str, Any] | N
 
     configure_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
-    device = resolve_device(cfg.train.device)
+    device = training_device(DistContext(), cfg.train.device)
     save_config(cfg, out / "config.yaml")
 
     dataset = build_view_dataset(cfg)

@@ -10,6 +10,7 @@ from helpers import index_source
 from vidssl.config import ConfigError, load_config
 from vidssl.data.transforms import ClipTransform
 from vidssl.method.baselines.pace import PaceModel, dataset
+from vidssl.method.registry import check_config
 
 BASE = [
     "method=pace", "model.backbone=r3d", "model.width=0.125", "sampler.clip_len=8",
@@ -37,9 +38,9 @@ def test_pace_evaluation_does_not_touch_the_queue() -> None:
 
 def test_pace_needs_two_paces_and_a_term() -> None:
     with pytest.raises(ConfigError, match="rate_max > sampler.rate_min"):
-        load_config(None, [*BASE, "sampler.rate_min=2", "sampler.rate_max=2"])
+        check_config(load_config(None, [*BASE, "sampler.rate_min=2", "sampler.rate_max=2"]))
     with pytest.raises(ConfigError, match="nothing to learn"):
-        load_config(None, [*BASE, "loss.rate=0", "loss.contrastive=0"])
+        check_config(load_config(None, [*BASE, "loss.rate=0", "loss.contrastive=0"]))
 
 
 def test_contrastive_weight_zero_builds_no_key_encoder() -> None:

@@ -10,6 +10,7 @@ from helpers import frame_index_transform, index_source
 from vidssl.config import ConfigError, load_config
 from vidssl.method.baselines.prp import power_of_two_rates
 from vidssl.method.baselines.rate_clips import RateClipDataset
+from vidssl.method.registry import check_config
 
 
 def test_prp_rate_label_is_the_frame_step() -> None:
@@ -31,4 +32,4 @@ def test_prp_rate_label_is_the_frame_step() -> None:
 
 def test_rate_range_must_hold_two_powers_of_two() -> None:
     with pytest.raises(ConfigError, match="powers of two"):
-        load_config(None, ["method=prp", "sampler.rate_min=3", "sampler.rate_max=7"])
+        check_config(load_config(None, ["method=prp", "sampler.rate_min=3", "sampler.rate_max=7"]))

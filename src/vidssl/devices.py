@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from vidssl.config import ConfigError, check_device
+from vidssl.config import check_device
+from vidssl.errors import ConfigError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidssl.results import machine_description, update_results
+from vidssl.compare.results import machine_description, update_results
 
 
 def _table(title: str, value: str) -> str:

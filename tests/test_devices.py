@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vidssl.config import ConfigError
-from vidssl.train.devices import batch_to_device, resolve_device
+from vidssl.devices import batch_to_device, resolve_device
 
 
 def test_auto_and_cpu_and_mistakes() -> None:

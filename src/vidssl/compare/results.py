@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from vidssl.errors import UserError
-from vidssl.eval.report import atomic_write
+from vidssl.files import atomic_write
 from vidssl.resources import available_cores
 
 HEADER = """# Results
