@@ -73,3 +73,15 @@ def test_batch_equals_clips_transformed_one_after_another(input_kind: str) -> No
     batched = t.batch(clips, rng)
     torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=1e-5)
     assert rng.random() == after  # the same number of draws
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_frames_at_the_resize_size_are_cropped_before_the_float_conversion_with_equal_values(
+        train: bool) -> None:
+    """Frames resized on decode arrive at ``resize``: the transform crops them as uint8 (less
+    to convert), and must give exactly what converting first gave."""
+    t = ClipTransform(resize=(20, 24), crop=16, train=train, color_jitter=0.4, hflip=True)
+    clips = np.random.default_rng(0).integers(0, 256, (2, 6, 20, 24, 3), dtype=np.uint8)
+    first = t.batch(clips, np.random.default_rng(3))
+    t.crop_first = False  # the old order
+    assert torch.equal(t.batch(clips, np.random.default_rng(3)), first)
