@@ -11,23 +11,25 @@ DataLoader worker, i.e. one core, delivers. Formats, made with PyAV in a tempora
 - ``frames``: the same after ``vidssl prepare --format frames`` at 128x171 (JPEG folders);
 - ``video``: the same after ``vidssl prepare`` (H.264 at 128x171, a keyframe every 16 frames).
 
-Per format it prints samples/s per worker (one sample = the query and key clips of one video,
-what a batch of 16 holds 16 of), the workers needed to feed ``--target`` samples/s (535: R(2+1)D
-with bf16 and ``torch.compile`` on an H200, docs/GPU.md), and the mean ms per sample of each
-part: open (open the file or list the folder, probe timestamps), draw (segments and rates),
-seek, decode, convert (YUV to RGB with the resize to 128x171 in the same swscale pass), read
-(frame folders: file read, JPEG decode, stacking), to-float, resize (only when frames do not
-arrive at 128x171), crop, jitter, flip+normalise (with the clamp) and collate (16 samples into a
-batch, per sample). The parts are timed in a separate pass that mirrors the dataset step by step
-(its output is checked equal to the dataset's), the rate by the dataset itself.
+Per format it prints samples/s per worker, per second of wall time and of CPU time (one sample
+= the query and key clips of one video, what a batch of 16 holds 16 of), the workers needed to
+feed ``--target`` samples/s (535: R(2+1)D with bf16 and ``torch.compile`` on an H200,
+docs/GPU.md), and the mean CPU ms per sample of each part: open (open the file or list the
+folder, probe timestamps), draw (segments and rates), seek, decode, convert (YUV to RGB with the
+resize to 128x171 in the same swscale pass), read (frame folders: file read, JPEG decode,
+stacking), to-float, resize (only when frames do not arrive at 128x171), crop, jitter,
+flip+normalise (with the clamp) and collate (16 samples into a batch, per sample). The parts
+are timed in a separate pass that mirrors the dataset step by step (its output is checked equal
+to the dataset's), the rates by the dataset itself.
 
 ``--workers N`` adds the training loader itself (``make_loader``, N worker processes, as
 ``benchmarks/loader.py`` times it) per format, in samples/s: on a GPU host, whether N workers
 feed ``--target``. ``--dir DIR`` writes (or reuses) the files there instead of a temporary folder,
 so a later ``vidssl pretrain data.dataset=unlabeled data.root=DIR/frames`` can train from them.
 
-``--compare-crop-first`` times the transform cropping before or after the float conversion in
-one run (``ClipTransform`` crops first since issue 18; ``--no-crop-first`` times the old order).
+``--compare-old`` also times, in the same run, the clip transform as it was before issue 18
+(``OldClipTransform``: float conversion before the crop, colour jitter and normalisation out of
+place); its parts are not broken down.
 
     python benchmarks/paper_loader.py                    # 6 videos, 32 samples per format
     python benchmarks/paper_loader.py --videos 12 --samples 64 --formats frames video
@@ -57,7 +59,7 @@ from torch.utils.data import default_collate
 
 from vidssl.config import load_config
 from vidssl.data.prepare import prepare_tree
-from vidssl.data.transforms import ClipTransform, frame_differences
+from vidssl.data.transforms import _GREY, ClipTransform, frame_differences
 from vidssl.data.video import AVVideo
 from vidssl.method.registry import build_pretext_dataset
 
@@ -129,17 +131,69 @@ def recipe(root: Path) -> Any:
                                      "data.num_workers=0"])
 
 
-def dataset_for(root: Path, crop_first: bool) -> Any:
+class OldClipTransform(ClipTransform):
+    """``ClipTransform.batch`` as it was before issue 18, verbatim: the float conversion of whole
+    frames before the crop, colour jitter and normalisation out of place."""
+
+    @staticmethod
+    def _jitter(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+        b, c, sat = (factors[:, i].view(-1, 1, 1, 1, 1) for i in range(3))
+        x = x * b
+        w = torch.tensor(_GREY, dtype=x.dtype).view(1, 3, 1, 1, 1)
+        grey = (x.clamp(0, 1) * w).sum(1, keepdim=True)
+        mean = grey.mean(dim=(1, 2, 3, 4), keepdim=True)
+        x = (x - mean) * c + mean
+        grey = (x.clamp(0, 1) * w).sum(1, keepdim=True)
+        return (x - grey) * sat + grey
+
+    def batch(self, clips: Any, rng: np.random.Generator | None = None) -> torch.Tensor:
+        if rng is None:
+            rng = np.random.default_rng()
+        x = torch.as_tensor(np.asarray(clips))
+        n, t = x.shape[:2]
+        x = x.flatten(0, 1).permute(0, 3, 1, 2).float().div_(255.0)  # (N*T, 3, H, W)
+        if tuple(x.shape[-2:]) != self.resize:
+            x = F.interpolate(
+                x, size=self.resize, mode="bilinear", align_corners=False, antialias=True
+            )
+        x = x.view(n, t, 3, *self.resize).permute(0, 2, 1, 3, 4)  # (N, 3, T, H, W)
+        draws = [self._draw(rng) for _ in range(n)]
+        c = self.crop
+        if len({(top, left) for top, left, _, _ in draws}) == 1:
+            top, left = draws[0][:2]
+            x = x[..., top : top + c, left : left + c].contiguous()
+        else:
+            x = torch.stack([x[i, ..., top : top + c, left : left + c]
+                             for i, (top, left, _, _) in enumerate(draws)])
+        if draws[0][2] is not None:
+            x = self._jitter(x, torch.tensor(np.stack([d[2] for d in draws]), dtype=x.dtype))
+        flips = [i for i, d in enumerate(draws) if d[3]]
+        if flips:
+            idx = torch.tensor(flips)
+            x[idx] = x[idx].flip(-1)
+        x = x.clamp_(0.0, 1.0)
+        if self.input == "diff":
+            return frame_differences(x).contiguous()
+        mean, std = self.mean.unsqueeze(0), self.std.unsqueeze(0)
+        return ((x - mean) / std).contiguous()
+
+
+def dataset_for(root: Path, transform: str = "now") -> Any:
+    """The recipe's pretext dataset over ``root``; ``transform="before"``: with
+    :class:`OldClipTransform`."""
     ds = build_pretext_dataset(recipe(root), "train")
-    ds.transform.crop_first = crop_first
+    if transform == "before":
+        ds.transform.__class__ = OldClipTransform
     return ds
 
 
-def samples_per_s(ds: Any, samples: int, batch: int) -> float:
-    """Samples/s of ``ds`` read in this process, collated in batches of ``batch``."""
+def samples_per_s(ds: Any, samples: int, batch: int) -> tuple[float, float]:
+    """Samples/s of ``ds`` read in this process, collated in batches of ``batch``: per second
+    of wall time, and per second of this process's CPU time (what a core of its own gives; the
+    steadier figure on a shared machine)."""
     n = len(ds)
     ds[0]  # warm-up: imports, first allocations
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     items = []
     for k in range(samples):
         ds.set_epoch(1 + k // n)
@@ -149,25 +203,26 @@ def samples_per_s(ds: Any, samples: int, batch: int) -> float:
             items = []
     if items:
         default_collate(items)
-    return samples / (time.perf_counter() - t0)
+    return samples / (time.perf_counter() - t0), samples / (time.process_time() - c0)
 
 
 # ------------------------------------------------------------------------------ the parts
 
 
 class Parts:
-    """Seconds per part, summed over the samples of one format."""
+    """CPU seconds of this process per part, summed over the samples of one format (CPU time:
+    on a shared machine wall time also counts the waits for a core)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
 
     @contextmanager
     def time(self, part: str) -> Iterator[None]:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         try:
             yield
         finally:
-            self.seconds[part] += time.perf_counter() - t0
+            self.seconds[part] += time.process_time() - t0
 
     def wrap(self, part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -184,7 +239,7 @@ def transform_in_parts(tf: ClipTransform, clips: np.ndarray, rng: np.random.Gene
         n, t = x.shape[:2]
         x = x.flatten(0, 1).permute(0, 3, 1, 2)  # (N*T, 3, H, W) uint8
         resized = tuple(x.shape[-2:]) == tf.resize
-        if not (tf.crop_first and resized):
+        if not resized:
             x = x.float().div_(255.0)
     with parts.time("resize"):
         if not resized:
@@ -196,8 +251,8 @@ def transform_in_parts(tf: ClipTransform, clips: np.ndarray, rng: np.random.Gene
         c = tf.crop
         x = torch.stack([x[i, ..., top:top + c, left:left + c]
                          for i, (top, left, _, _) in enumerate(draws)])
-    if x.dtype == torch.uint8:
-        with parts.time("to-float"):
+    with parts.time("to-float"):
+        if x.dtype == torch.uint8:
             x = x.float().div_(255.0)
     with parts.time("jitter"):
         if draws[0][2] is not None:
@@ -210,7 +265,7 @@ def transform_in_parts(tf: ClipTransform, clips: np.ndarray, rng: np.random.Gene
         x = x.clamp_(0.0, 1.0)
         if tf.input == "diff":
             return frame_differences(x).contiguous()
-        return ((x - tf.mean.unsqueeze(0)) / tf.std.unsqueeze(0)).contiguous()
+        return x.sub_(tf.mean.unsqueeze(0)).div_(tf.std.unsqueeze(0))
 
 
 def sample_in_parts(ds: Any, index: int, parts: Parts) -> dict[str, torch.Tensor]:
@@ -224,9 +279,9 @@ def sample_in_parts(ds: Any, index: int, parts: Parts) -> dict[str, torch.Tensor
     with parts.time("draw"):
         draws = [ds.sampler.sample(video.num_frames, rng) for _ in range(2)]
     before = sum(parts.seconds[p] for p in ("seek", "convert"))
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     frames = ds._frames(video, np.concatenate([d.indices for d in draws]))
-    spent = time.perf_counter() - t0
+    spent = time.process_time() - t0
     if isinstance(video, AVVideo):  # what the seeks and conversions did not take: decoding
         parts.seconds["decode"] += spent - (sum(parts.seconds[p] for p in ("seek", "convert"))
                                             - before)
@@ -241,7 +296,7 @@ def sample_in_parts(ds: Any, index: int, parts: Parts) -> dict[str, torch.Tensor
 
 
 def parts_per_sample(ds: Any, samples: int, batch: int) -> dict[str, float]:
-    """Mean ms per sample of each part, over ``samples`` samples of ``ds``."""
+    """Mean CPU ms per sample of each part, over ``samples`` samples of ``ds``."""
     parts = Parts()
     n = len(ds)
     items = []
@@ -278,15 +333,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0,
                     help="also time the training loader with this many workers (0: not)")
     ap.add_argument("--dir", metavar="DIR", help="write (or reuse) the files here, and keep them")
-    ap.add_argument("--compare-crop-first", action="store_true",
-                    help="time the transform cropping before and after the float conversion")
-    ap.add_argument("--no-crop-first", action="store_true",
-                    help="time the old order only (float conversion before the crop)")
+    ap.add_argument("--compare-old", action="store_true",
+                    help="also time the clip transform as it was before issue 18")
     args = ap.parse_args()
 
     torch.set_num_threads(1)  # a DataLoader worker runs torch with one thread
-    orders = {"crop first": True, "float first": False} if args.compare_crop_first else (
-        {"float first": False} if args.no_crop_first else {"crop first": True})
+    transforms = ["now", "before"] if args.compare_old else ["now"]
     with tempfile.TemporaryDirectory(prefix="vidssl_paper_loader_") as tmp:
         made = make_formats(Path(args.dir or tmp), args.videos, args.bframes)
         print(f"paper recipe ({RECIPE.name}): 128x171 -> 112, 16 frames x 2 clips, rates 1-8, "
@@ -296,16 +348,17 @@ def main() -> None:
             f"{fmt} {sec:.2f} s" for fmt, (_, sec) in made.items()) + " (raw = writing it)")
         rows = []
         for fmt in args.formats:
-            for name, crop_first in orders.items():
-                ds = dataset_for(made[fmt][0], crop_first)
+            for name in transforms:
+                ds = dataset_for(made[fmt][0], name)
                 rate = samples_per_s(ds, args.samples, args.batch)
-                ms = parts_per_sample(copy.copy(ds), args.samples, args.batch)
+                ms = (parts_per_sample(copy.copy(ds), args.samples, args.batch)
+                      if name == "now" else {})
                 rows.append((fmt, name, rate, ms))
         # the rates again, in the other order: drifts of a shared machine's load hit all alike
         for i, (fmt, name, rate, ms) in enumerate(reversed(rows)):
-            again = samples_per_s(dataset_for(made[fmt][0], orders[name]), args.samples,
-                                  args.batch)
-            rows[len(rows) - 1 - i] = (fmt, name, statistics.mean([rate, again]), ms)
+            again = samples_per_s(dataset_for(made[fmt][0], name), args.samples, args.batch)
+            rows[len(rows) - 1 - i] = (fmt, name, tuple(statistics.mean(v)
+                                                         for v in zip(rate, again)), ms)
         loaders = {}
         if args.workers > 0:
             for fmt in args.formats:
@@ -314,22 +367,23 @@ def main() -> None:
                 batches = max(4, math.ceil(args.samples * args.workers / args.batch))
                 loaders[fmt] = loader_rate(cfg, build_pretext_dataset(cfg, "train"),
                                            args.workers, batches)
-    head = f"{'format':8} {'transform':12} {'samples/s':>9} {'workers':>8}  " + " ".join(
-        f"{p:>9}" for p in PARTS) + "  (ms per sample)"
+    head = (f"{'format':8} {'transform':10} {'wall/s':>7} {'cpu/s':>7} {'workers':>7}  "
+            + " ".join(f"{p:>9}" for p in PARTS) + "  (CPU ms per sample)")
     print(head)
-    for fmt, name, rate, ms in rows:
-        print(f"{fmt:8} {name:12} {rate:9.1f} {math.ceil(args.target / rate):8d}  "
-              + " ".join(f"{ms[p]:9.2f}" for p in PARTS))
-    print(f"workers = processes needed for {args.target:.0f} samples/s at this per-core rate "
-          "(a GPU host's cores differ: measure there with benchmarks/gpu_checks.sh)")
+    for fmt, name, (wall, cpu), ms in rows:
+        print(f"{fmt:8} {name:10} {wall:7.1f} {cpu:7.1f} {math.ceil(args.target / cpu):7d}  "
+              + " ".join(f"{ms[p]:9.2f}" if ms else f"{'-':>9}" for p in PARTS))
+    print(f"wall/s, cpu/s: samples per second of wall time and of the process's CPU time; "
+          f"workers: processes needed for {args.target:.0f} samples/s at the cpu/s rate, one "
+          "core each (a GPU host's cores differ: benchmarks/gpu_checks.sh loader measures there)")
     for fmt, rate in loaders.items():
         print(f"training loader, {fmt}, {args.workers} workers: {rate:.1f} samples/s "
               f"({'feeds' if rate >= args.target else 'below'} {args.target:.0f})")
-    if len(orders) == 2:
+    if args.compare_old:
         for fmt in args.formats:
             r = {name: rate for f, name, rate, _ in rows if f == fmt}
-            print(f"{fmt}: crop first / float first = {r['crop first'] / r['float first']:.3f} "
-                  "(samples/s)")
+            print(f"{fmt}: samples/s now / before issue 18 = {r['now'][0] / r['before'][0]:.3f}"
+                  f" (wall), {r['now'][1] / r['before'][1]:.3f} (cpu)")
 
 
 if __name__ == "__main__":
