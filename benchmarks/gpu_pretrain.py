@@ -10,6 +10,12 @@ in-memory batch; then whether the input pipeline keeps up: the training loader's
     python benchmarks/gpu_pretrain.py                    # about 2-3 minutes on an H100
     python benchmarks/gpu_pretrain.py --steps 30 --workers 12 --compile
     python benchmarks/gpu_pretrain.py model.backbone=r3d  # any config override
+    python benchmarks/gpu_pretrain.py --key-bn-compare --compile   # issue 18: BN in one pass
+
+``--key-bn-compare`` times, for bf16 (and bf16 + torch.compile with ``--compile``), the step with
+one BN batch (``contrastive.key_bn: none``, the leak), with leak-free shuffle-BN in one backbone
+pass (split BN layers, the default since issue 18) and with shuffle-BN as one backbone pass per
+BN sub-batch (before issue 18), and prints shuffle over none (goal <= 1.10 with compile).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import torch
 from vidssl.config import Config, load_config
 from vidssl.devices import batch_to_device
 from vidssl.method.registry import build_model, build_pretext_dataset, example_batch
+from vidssl.models import split_bn
 from vidssl.train import distributed as du
 from vidssl.train.setup import build_optimizer, grad_scaler, make_loader
 
@@ -45,11 +52,16 @@ PAPER_SCALE = [
 ]
 
 
-def measure(cfg: Config, device: torch.device, steps: int, warmup: int) -> dict[str, float]:
-    """Steps/s and peak memory of full pretraining steps under ``cfg.train`` settings."""
+def measure(cfg: Config, device: torch.device, steps: int, warmup: int,
+            passes: bool = False) -> dict[str, float]:
+    """Steps/s and peak memory of full pretraining steps under ``cfg.train`` settings;
+    ``passes``: shuffle-BN as one backbone pass per BN sub-batch (plain BN layers)."""
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats(device)
-    model = du.prepare_model(build_model(cfg).to(device), du.DistContext(), cfg)
+    model = build_model(cfg).to(device)
+    if passes:
+        split_bn.revert(model)
+    model = du.prepare_model(model, du.DistContext(), cfg)
     opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     scaler = grad_scaler(device, cfg.train.precision)
     raw = example_batch(cfg, cfg.train.batch_size)  # the method's shapes and label ranges
@@ -98,6 +110,31 @@ def loader_rate(cfg: Config, workers: int, batches: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def key_bn_compare(base: list[str], settings: list[tuple[str, list[str]]],
+                   device: torch.device, args: argparse.Namespace) -> None:
+    """Per setting: steps/s with one BN batch, shuffle-BN in one pass, and a pass per
+    sub-batch; the ratios of the step times."""
+    modes = {"none": (["contrastive.key_bn=none"], False),
+             "shuffle, one pass": (["contrastive.key_bn=shuffle"], False),
+             "shuffle, pass per sub-batch": (["contrastive.key_bn=shuffle"], True)}
+    results: dict[str, dict[str, float]] = {}
+    print(f"{'setting':22} {'key_bn':28} steps/s  clips/s  peak GiB  warm-up s")
+    for name, extra in settings:
+        for mode, (bn, passes) in modes.items():
+            r = measure(load_config(None, base + extra + bn), device, args.steps, args.warmup,
+                        passes=passes)
+            results[f"{name} | {mode}"] = r
+            print(f"{name:22} {mode:28} {r['steps_per_s']:7.2f}  {r['clips_per_s']:7.1f}  "
+                  f"{r['peak_mem_gib']:8.2f}  {r['warmup_s']:9.1f}", flush=True)
+        none = results[f"{name} | none"]["steps_per_s"]
+        for mode in list(modes)[1:]:
+            print(f"{name}: step time {mode} / none = "
+                  f"{none / results[f'{name} | {mode}']['steps_per_s']:.3f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"key_bn_compare": results}, fh, indent=2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
@@ -106,6 +143,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=8, help="loader worker processes")
     ap.add_argument("--loader-batches", type=int, default=24)
     ap.add_argument("--compile", action="store_true", help="also time bf16 + torch.compile")
+    ap.add_argument("--key-bn-compare", action="store_true",
+                    help="only time key_bn none / shuffle (one pass) / shuffle (a pass per "
+                         "sub-batch) in bf16 (and bf16 + compile with --compile); no loader")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = ap.parse_args()
     if not torch.cuda.is_available():
@@ -121,6 +161,10 @@ def main() -> None:
                 ("bf16 + channels_last_3d", ["train.precision=bf16", "train.channels_last=true"])]
     if args.compile:
         settings.append(("bf16 + torch.compile", ["train.precision=bf16", "train.compile=true"]))
+    if args.key_bn_compare:
+        key_bn_compare(base, [s for s in settings if s[0].startswith("bf16 ") and
+                              "channels" not in s[0]], device, args)
+        return
     cfg0 = load_config(None, base)
     print(f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}: "
           f"{cfg0.model.backbone} width {cfg0.model.width}, {cfg0.sampler.clip_len}x"

@@ -73,3 +73,37 @@ def test_batch_equals_clips_transformed_one_after_another(input_kind: str) -> No
     batched = t.batch(clips, rng)
     torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=1e-5)
     assert rng.random() == after  # the same number of draws
+
+
+def _documented_pipeline(t: ClipTransform, clips: np.ndarray,
+                         rng: np.random.Generator) -> torch.Tensor:
+    """The module docstring's pipeline written out plainly, out of place, for clips already at
+    ``t.resize``: float, crop, jitter, flip, clamp, normalise."""
+    out = []
+    w = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1, 1)
+    for clip in clips:
+        top, left, jitter, flip = t._draw(rng)
+        x = torch.as_tensor(clip).permute(3, 0, 1, 2).float() / 255.0  # (3, T, H, W)
+        x = x[..., top:top + t.crop, left:left + t.crop]
+        if jitter is not None:
+            b, c, s = (float(v) for v in jitter)
+            x = x * b
+            mean = (x.clamp(0, 1) * w).sum(0, keepdim=True).mean()
+            x = (x - mean) * c + mean
+            grey = (x.clamp(0, 1) * w).sum(0, keepdim=True)
+            x = (x - grey) * s + grey
+        if flip:
+            x = x.flip(-1)
+        out.append((x.clamp(0, 1) - t.mean) / t.std)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_frames_at_the_resize_size_give_the_documented_pipeline(train: bool) -> None:
+    """Frames resized on decode arrive at ``resize``: the transform crops them as uint8 and
+    jitters in place (less work at paper scale); the values are the documented pipeline's."""
+    t = ClipTransform(resize=(20, 24), crop=16, train=train, color_jitter=0.4, hflip=True)
+    clips = np.random.default_rng(0).integers(0, 256, (4, 6, 20, 24, 3), dtype=np.uint8)
+    got = t.batch(clips, np.random.default_rng(3))
+    want = _documented_pipeline(t, clips, np.random.default_rng(3))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

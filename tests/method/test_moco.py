@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -84,22 +85,33 @@ def test_info_nce_is_cross_entropy_with_positive_first() -> None:
 class LeaveOneOutBatchMean(nn.Module):
     """An encoder whose output depends only on batch statistics: each sample's feature is the
     mean of the *other* samples of its BN batch, i.e. exactly what a sample can learn about its
-    batch-mates through BatchNorm. A positive it identifies is identified by the leak alone."""
+    batch-mates through BatchNorm. A positive it identifies is identified by the leak alone.
+
+    ``grouped``: it normalises groups in one pass like a split BatchNorm (``bn_groups``, see
+    vidssl.models.split_bn); otherwise MoCo runs it once per BN sub-batch."""
 
     feature_dim = 48
 
+    def __init__(self, grouped: bool = True) -> None:
+        super().__init__()
+        if grouped:
+            self.bn_groups = 1
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.flatten(1)[:, : self.feature_dim]
-        return (flat.sum(0, keepdim=True) - flat) / max(flat.shape[0] - 1, 1)
+        s = getattr(self, "bn_groups", 1)
+        groups = flat.view(flat.shape[0] // s, s, -1)  # strided groups, as split BN's
+        out = (groups.sum(0, keepdim=True) - groups) / max(groups.shape[0] - 1, 1)
+        return out.reshape(flat.shape)
 
 
-def _leak_accuracy(key_bn: str, batch: int = 16, steps: int = 12) -> float:
+def _leak_accuracy(key_bn: str, batch: int = 16, steps: int = 12, grouped: bool = True) -> float:
     """Instance-discrimination accuracy of the batch-statistics encoder after the queue has
     been filled with keys of earlier batches (positive above every queue entry)."""
     from vidssl.method.moco import MoCo
 
     torch.manual_seed(0)
-    moco = MoCo(LeaveOneOutBatchMean(), 48, dim=48, queue_size=4 * batch, momentum=0.99,
+    moco = MoCo(LeaveOneOutBatchMean(grouped), 48, dim=48, queue_size=4 * batch, momentum=0.99,
                 temperature=0.1, similarity="cosine", key_bn=key_bn).train()
     with torch.no_grad():  # an identity projection: the keys are the encoder's statistics
         for proj in (moco.projection, moco.key_projection):
@@ -118,9 +130,11 @@ def _leak_accuracy(key_bn: str, batch: int = 16, steps: int = 12) -> float:
     return sum(accs[-4:]) / 4  # once the queue holds only earlier batches' keys
 
 
-def test_batch_statistics_identify_the_positive_without_shuffle_bn_and_not_with_it() -> None:
-    assert _leak_accuracy("none") == 1.0  # one BN batch for queries and keys: the leak
-    assert _leak_accuracy("shuffle") <= 0.25  # chance is 1 / 65 for a queue of 64
+@pytest.mark.parametrize("grouped", [True, False], ids=["one-pass", "pass-per-group"])
+def test_batch_statistics_identify_the_positive_without_shuffle_bn_and_not_with_it(
+        grouped: bool) -> None:
+    assert _leak_accuracy("none", grouped=grouped) == 1.0  # one BN batch for queries and keys
+    assert _leak_accuracy("shuffle", grouped=grouped) <= 0.25  # chance: 1 / 65 for a queue of 64
 
 
 def test_key_bn_groups_share_only_the_query_itself() -> None:
@@ -145,10 +159,14 @@ def test_key_bn_groups_share_only_the_query_itself() -> None:
     seen: list[list[int]] = []
 
     class Record(nn.Module):
+        """Records the samples of each BN group it normalises, in one pass (split BN)."""
+
         feature_dim = 1
+        bn_groups = 1
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            seen.append(x[:, 0, 0, 0, 0].round().long().tolist())
+            for g in range(self.bn_groups):  # strided groups, as split BN's
+                seen.append(x[g::self.bn_groups, 0, 0, 0, 0].round().long().tolist())
             return x.flatten(1)[:, :1]
 
     moco = MoCo(Record(), 1, dim=3, queue_size=32, momentum=0.9, temperature=0.1,
@@ -164,6 +182,58 @@ def test_key_bn_groups_share_only_the_query_itself() -> None:
     assert [sorted(g) for g in queries] == [list(range(s * m, (s + 1) * m)) for s in range(4)]
     for g in keys:
         assert len({query_group[i] for i in g}) == len(g) == m
+
+
+def _bn_encoder() -> nn.Module:
+    torch.manual_seed(0)
+    enc = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1, bias=False), nn.BatchNorm3d(4), nn.ReLU(),
+                        nn.AdaptiveAvgPool3d(1), nn.Flatten())
+    enc.feature_dim = 4  # type: ignore[attr-defined]
+    return enc
+
+
+def test_shuffle_bn_in_one_pass_equals_a_backbone_pass_per_sub_batch() -> None:
+    """Queries and keys from one backbone pass over split BN layers equal those of the pass per
+    BN sub-batch MoCo took before (plain BN layers still take it), gradients included."""
+    from vidssl.method.moco import MoCo
+    from vidssl.models.split_bn import SplitBatchNorm3d, revert
+
+    def moco(one_pass: bool) -> tuple[MoCo, nn.Module]:
+        enc = _bn_encoder().train()
+        m = MoCo(enc, 4, dim=6, queue_size=32, momentum=0.9, temperature=0.1,
+                 similarity="cosine", key_bn="shuffle").train()
+        for sub in [*m.modules(), *enc.modules()]:
+            assert not isinstance(sub, nn.BatchNorm3d) or type(sub) is SplitBatchNorm3d
+        if not one_pass:  # plain BN: a backbone pass per sub-batch
+            revert(m)
+            revert(enc)
+        return m, enc
+
+    (new, enc_new), (old, enc_old) = moco(True), moco(False)
+    clip, key = torch.randn(16, 3, 2, 4, 4), torch.randn(16, 3, 2, 4, 4)
+    q_new = new.encode_queries(enc_new, clip)
+    q_old = old.encode_queries(enc_old, clip)
+    torch.testing.assert_close(q_new, q_old, rtol=1e-5, atol=1e-5)
+    q_new.square().sum().backward()
+    q_old.square().sum().backward()
+    for a, b in zip(enc_new.parameters(), enc_old.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(new.encode_keys(key, training=True),
+                               old.encode_keys(key, training=True), rtol=1e-5, atol=1e-5)
+
+
+def test_only_shuffle_bn_converts_the_encoder_and_state_dict_keys_do_not_change() -> None:
+    from vidssl.method.moco import MoCo
+    from vidssl.models.split_bn import SplitBatchNorm3d
+
+    kinds = {}
+    for key_bn in ("shuffle", "none"):
+        enc = _bn_encoder()
+        m = MoCo(enc, 4, dim=6, queue_size=32, momentum=0.9, temperature=0.1, key_bn=key_bn)
+        kinds[key_bn] = (type(enc[1]), type(m.key_backbone[1]), m.state_dict().keys())
+    assert kinds["shuffle"][:2] == (SplitBatchNorm3d, SplitBatchNorm3d)
+    assert kinds["none"][:2] == (nn.BatchNorm3d, nn.BatchNorm3d)
+    assert kinds["shuffle"][2] == kinds["none"][2]  # checkpoints load either way
 
 
 # ------------------------------------------------------------------ own-video negatives

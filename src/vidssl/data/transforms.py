@@ -63,6 +63,14 @@ def frame_differences(x: torch.Tensor) -> torch.Tensor:
     return d / rms
 
 
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    """The grey level ``(N, 1, T, H, W)`` of ``(N, 3, T, H, W)`` clips clamped to [0, 1]."""
+    x = x.clamp(0, 1)
+    grey = x[:, 0:1] * _GREY[0]
+    grey.add_(x[:, 1:2], alpha=_GREY[1])
+    return grey.add_(x[:, 2:3], alpha=_GREY[2])
+
+
 class ClipTransform:
     """uint8 clip ``(T, H, W, 3)`` -> normalised float ``(3, T, crop, crop)``; see module doc."""
 
@@ -128,15 +136,17 @@ class ClipTransform:
 
     @staticmethod
     def _jitter(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
-        """Brightness, contrast, saturation of ``(N, 3, T, H, W)`` clips; ``factors`` (N, 3)."""
+        """Brightness, contrast, saturation of ``(N, 3, T, H, W)`` clips; ``factors`` (N, 3).
+        In place on ``x`` (the transform's own float copy), the grey level as three scaled adds:
+        a paper-scale sample is 1.2M values, and out of place, with the grey level as a weighted
+        sum over the channel dimension, this step took about 10x as long and most of the
+        transform's time (benchmarks/paper_loader.py). Equal to that to float rounding."""
         b, c, sat = (factors[:, i].view(-1, 1, 1, 1, 1) for i in range(3))
-        x = x * b
-        w = torch.tensor(_GREY, dtype=x.dtype).view(1, 3, 1, 1, 1)
-        grey = (x.clamp(0, 1) * w).sum(1, keepdim=True)
-        mean = grey.mean(dim=(1, 2, 3, 4), keepdim=True)
-        x = (x - mean) * c + mean
-        grey = (x.clamp(0, 1) * w).sum(1, keepdim=True)
-        return (x - grey) * sat + grey
+        x.mul_(b)
+        mean = _grey(x).mean(dim=(1, 2, 3, 4), keepdim=True)
+        x.sub_(mean).mul_(c).add_(mean)
+        grey = _grey(x)
+        return x.sub_(grey).mul_(sat).add_(grey)
 
     def __call__(
         self, frames: np.ndarray | torch.Tensor, rng: np.random.Generator | None = None
@@ -162,11 +172,13 @@ class ClipTransform:
         if x.ndim != 5 or x.shape[-1] != 3:
             raise ValueError(f"expected (N, T, H, W, 3) clips; got {tuple(x.shape)}")
         n, t = x.shape[:2]
-        x = x.flatten(0, 1).permute(0, 3, 1, 2).float().div_(255.0)  # (N*T, 3, H, W)
+        x = x.flatten(0, 1).permute(0, 3, 1, 2)  # (N*T, 3, H, W) uint8
+        # frames that arrive at the resize size (resized on decode) are cropped while still
+        # uint8: the float conversion then touches the crop's pixels only (112x112 of 128x171,
+        # 57 %), and the values are exactly those of converting first
         if tuple(x.shape[-2:]) != self.resize:
-            x = F.interpolate(
-                x, size=self.resize, mode="bilinear", align_corners=False, antialias=True
-            )
+            x = F.interpolate(x.float().div_(255.0), size=self.resize, mode="bilinear",
+                              align_corners=False, antialias=True)
         x = x.view(n, t, 3, *self.resize).permute(0, 2, 1, 3, 4)  # (N, 3, T, H, W)
         draws = [self._draw(rng) for _ in range(n)]
         c = self.crop
@@ -177,6 +189,8 @@ class ClipTransform:
         else:
             x = torch.stack([x[i, ..., top : top + c, left : left + c]
                              for i, (top, left, _, _) in enumerate(draws)])
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
         if draws[0][2] is not None:
             x = self._jitter(x, torch.tensor(np.stack([d[2] for d in draws]), dtype=x.dtype))
         flips = [i for i, d in enumerate(draws) if d[3]]
@@ -186,5 +200,4 @@ class ClipTransform:
         x = x.clamp_(0.0, 1.0)
         if self.input == "diff":
             return frame_differences(x).contiguous()
-        mean, std = self.mean.unsqueeze(0), self.std.unsqueeze(0)
-        return ((x - mean) / std).contiguous()
+        return x.sub_(self.mean.unsqueeze(0)).div_(self.std.unsqueeze(0))

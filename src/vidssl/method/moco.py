@@ -13,9 +13,11 @@ one code path for one process and for ``torchrun``: the queries of a process are
 ``bn_splits`` sub-batches (each with its own BN statistics), the key clips of all processes are
 interleaved across the sub-batches of all processes before the key encoder and put back after, so
 no key is normalised with the statistics of its own query's sub-batch (``key_bn: shuffle``, the
-default; :func:`bn_splits_for` says how many sub-batches that takes). ``sync`` (SyncBatchNorm over
-all GPUs, as MoCo v3) and ``none`` (one BN batch, the leak kept on purpose for the ablation) are
-the alternatives.
+default; :func:`bn_splits_for` says how many sub-batches that takes). The sub-batches go through
+the backbone in one pass: MoCo turns the encoder's BatchNorm layers into split ones
+(:mod:`vidssl.models.split_bn`) that normalise each sub-batch by its own statistics. ``sync``
+(SyncBatchNorm over all GPUs, as MoCo v3) and ``none`` (one BN batch, the leak kept on purpose
+for the ablation) are the alternatives.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import copy
 import functools
 import itertools
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -35,6 +37,7 @@ from torch import Tensor, nn
 
 from vidssl.errors import ConfigError
 from vidssl.method.similarity import positive_logits, similarity_logits
+from vidssl.models import split_bn
 from vidssl.models.heads import ProjectionHead
 
 if TYPE_CHECKING:
@@ -194,15 +197,25 @@ def all_gather_cat(t: Tensor) -> Tensor:
     return torch.cat(parts)
 
 
-def split_forward(module: nn.Module, x: Tensor, splits: int) -> Tensor:
-    """``module`` applied to ``splits`` consecutive equal sub-batches of ``x``, concatenated.
+def split_forward(fn: Callable[[Tensor], Tensor], x: Tensor, splits: int,
+                  modules: Sequence[nn.Module] | None = None) -> Tensor:
+    """``fn`` applied to ``splits`` consecutive equal sub-batches of ``x``, each normalised by
+    BatchNorm with its own statistics in train mode (MoCo's split-BN), concatenated.
 
-    In train mode each sub-batch is normalised by BatchNorm with its own statistics, which is
-    what MoCo's split-BN does (running statistics are updated once per sub-batch).
+    ``modules``: those ``fn`` runs (default ``fn`` itself). When all their BatchNorm layers can
+    normalise groups (:mod:`vidssl.models.split_bn`, which :class:`MoCo` converts them to) this
+    is one pass of ``fn`` over the whole batch, and BN running statistics move once with the
+    groups' average; otherwise (a BN subclass, or no BN at all, so nothing says how samples are
+    coupled) one pass per sub-batch, updating running statistics once per sub-batch.
     """
     if splits <= 1:
-        return module(x)
-    return torch.cat([module(part) for part in x.chunk(splits)])
+        return fn(x)
+    if modules is None:
+        modules = [fn] if isinstance(fn, nn.Module) else []
+    layers = split_bn.group_layers(modules)
+    if layers is None:
+        return torch.cat([fn(part) for part in x.chunk(splits)])
+    return split_bn.grouped_forward(fn, x, splits, layers)
 
 
 @functools.lru_cache(maxsize=64)
@@ -284,6 +297,8 @@ class MoCo(nn.Module):
         self.similarity = {"kind": similarity, "chunks": chunks, "matching": matching}
         self.key_bn, self.bn_splits = key_bn, int(bn_splits)
         self.exclude_own_video = bool(exclude_own_video)
+        if key_bn == "shuffle":  # BN sub-batches in one backbone pass (split_forward)
+            split_bn.convert(encoder)
         self.projection = ProjectionHead(feature_dim, hidden or feature_dim, dim)
         # the key encoder starts as an exact copy and only ever moves by momentum
         self.key_backbone = copy.deepcopy(encoder).requires_grad_(False)
@@ -345,7 +360,7 @@ class MoCo(nn.Module):
         rank = dist.get_rank() if world > 1 else 0
         mine = perm[rank * b:(rank + 1) * b]
         keys = all_gather_cat(split_forward(self._key_encoder, everyone.index_select(0, mine),
-                                            splits))
+                                            splits, (self.key_backbone, self.key_projection)))
         # keys[j] belongs to everyone[perm[j]]: sample i sits at j = argsort(perm)[i]
         back = inverse[rank * b:(rank + 1) * b]
         return keys.index_select(0, back).float()
