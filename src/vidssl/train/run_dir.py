@@ -297,29 +297,34 @@ _ADDED_KEYS: dict[tuple[str, ...], Any] = {
 }
 
 
+def _section(d: dict[str, Any], path: Sequence[str]) -> dict[str, Any] | None:
+    """The nested section ``d[path[0]][path[1]]...``, or None where it is missing."""
+    node: Any = d
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
 def experiment_dict(cfg: Config | dict[str, Any], drop: Sequence[str] = (),
                     with_val: bool = False) -> dict[str, Any]:
     """The config as a dict without execution-only keys (and without sections in ``drop``);
     the val split's keys only ``with_val`` (for results on val)."""
-    # a dict read from an older run folder gets today's key names, so it compares equal
+    # a dict read from an older run folder gets today's key names (and the keys added since
+    # with what ran before them), so it compares equal
     d = copy.deepcopy(cfg.to_dict() if isinstance(cfg, Config)
                       else rename_old_keys(upgrade_legacy_keys(cfg, note=False)))
-    for *path, key in _ADDED_KEYS:
-        node = d
-        for part in path:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.setdefault(key, _ADDED_KEYS[(*path, key)])
+    for (*path, key), value in _ADDED_KEYS.items():
+        node = _section(d, path)
+        if node is not None:
+            node.setdefault(key, value)
     d.pop("name", None)
     for section, keys in _EXECUTION_KEYS.items():
         for k in keys:
             d.get(section, {}).pop(k, None)
     if not with_val:
         for *path, key in _VAL_KEYS:
-            node = d
-            for part in path:
-                node = node.get(part) if isinstance(node, dict) else None
-            if isinstance(node, dict):
+            node = _section(d, path)
+            if node is not None:
                 node.pop(key, None)
     for section in drop:
         d.pop(section, None)
