@@ -22,12 +22,12 @@ import time
 
 import torch
 
+from vidssl.compare.results import machine_description
 from vidssl.config import load_config
 from vidssl.data.synthetic import VARIANTS, clear_cache, synthetic_source
 from vidssl.eval.features import extract_features, random_backbone
 from vidssl.eval.probe import probe_features
 from vidssl.eval.single_frame import single_frame_probe
-from vidssl.results import machine_description
 
 
 def _random_3d(cfg, train, test, data_input: str) -> float:

@@ -66,3 +66,28 @@ def test_help_does_not_load_torch() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert res.stdout.strip() == "[]"
+
+
+def test_benchmark_scripts_import_names_vidssl_has() -> None:
+    """benchmarks/*.py are scripts no test runs: a module moved by a refactor (vidssl.results ->
+    vidssl.compare.results) would break them unseen. Every ``from vidssl... import name`` in
+    them must resolve."""
+    import ast
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    bad = []
+    for script in sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vidssl")):
+                continue
+            try:
+                module = importlib.import_module(node.module)
+            except ImportError as exc:
+                bad.append(f"{script.name}: {exc}")
+                continue
+            bad += [f"{script.name}: {node.module} has no {a.name}" for a in node.names
+                    if not hasattr(module, a.name)
+                    and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+    assert bad == []

@@ -48,11 +48,19 @@ def test_tiny_comparison_writes_table_and_chart_then_resumes(tmp_path, monkeypat
     assert "One seed per row" in table and "±" not in table
     assert paths["png"].stat().st_size > 1000
 
-    # Runs from before the val split existed (configs without its keys) stay valid.
+    # Runs from before the val split existed (configs without its keys) stay valid, and so do
+    # runs from before the realism knobs (configs and evaluation records without them).
     run = tmp_path / "runs" / "order"
     old = yaml.safe_load((run / "pretrain" / "config.yaml").read_text())
     del old["data"]["val_list"], old["data"]["synthetic"]["val_per_class"]
+    del old["data"]["synthetic"]["scene_bias"], old["data"]["synthetic"]["camera"]
     (run / "pretrain" / "config.yaml").write_text(yaml.safe_dump(old))
+    for record in run.glob("*.json"):
+        done = json.loads(record.read_text())
+        if isinstance(done.get("config"), dict):
+            del done["config"]["data"]["synthetic"]["scene_bias"]
+            del done["config"]["data"]["synthetic"]["camera"]
+            record.write_text(json.dumps(done))
     for ev in ("pretext", "retrieval", "probe", "finetune"):  # test results: no val keys
         assert "val_per_class" not in json.loads((run / f"{ev}.json").read_text())["config"][
             "data"]["synthetic"]

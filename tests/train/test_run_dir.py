@@ -53,6 +53,20 @@ def test_execution_keys_do_not_make_another_experiment() -> None:
     assert experiment_dict(v, with_val=True) != experiment_dict(a, with_val=True)
 
 
+def test_folders_from_before_the_realism_knobs_are_the_same_experiment() -> None:
+    # config.yaml written before data.synthetic.scene_bias / camera existed lacks them; the
+    # variant's value (-1) is what ran, so the folder's work is still recognised ...
+    today = load_config(None, [])
+    old = today.to_dict()
+    del old["data"]["synthetic"]["scene_bias"], old["data"]["synthetic"]["camera"]
+    assert experiment_dict(old) == experiment_dict(today)
+    assert experiment_dict(old, with_val=True) == experiment_dict(today, with_val=True)
+    # ... but a knob set to something else is another experiment
+    scene = load_config(None, ["data.synthetic.scene_bias=0.5"])
+    assert first_difference(experiment_dict(old), experiment_dict(scene)).startswith(
+        "data.synthetic.scene_bias: ")
+
+
 def test_the_config_a_folder_records(tmp_path) -> None:
     assert recorded_config(tmp_path, tmp_path / "c.pt", "row", "hint") is None
     save_checkpoint({"kind": "pretrain", "config": {"name": "x"}}, tmp_path / "c.pt")

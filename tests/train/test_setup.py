@@ -76,6 +76,7 @@ def test_training_device_follows_the_one_device_rule() -> None:
 
 
 def test_fp16_alone_scales_the_loss() -> None:
+    assert grad_scaler(torch.device("cpu"), "fp16").is_enabled()
     assert not grad_scaler(torch.device("cpu"), "fp32").is_enabled()
     assert not grad_scaler(torch.device("cpu"), "bf16").is_enabled()
 

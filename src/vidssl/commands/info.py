@@ -41,7 +41,6 @@ def run_info(args: argparse.Namespace) -> int:
         args.proj_dim,
     )
     cfg.sampler.n_segments = args.segments
-    cfg.loss.contrastive = 0.0  # the queue/batch check is irrelevant to sizes
     validate(cfg)
 
     cost = backbone_cost(args.backbone, width=args.width, frames=args.frames, size=args.size)

@@ -30,7 +30,7 @@ from vidssl.compare.spec import (
     view_dir,
 )
 from vidssl.compare.table import write_outputs
-from vidssl.config import Config, upgrade_legacy_keys
+from vidssl.config import Config
 from vidssl.data.layouts import build_source, has_split
 from vidssl.eval.features import extract_features, random_backbone
 from vidssl.eval.plots import read_csv_log
@@ -178,8 +178,8 @@ def run_method(spec: CompareSpec, method: MethodSpec, extra: Sequence[str] = (),
         for split in [sp for sp in splits if sp in protocol.splits]:
             path = d / (f"{ev}.json" if split == "test" else f"{ev}-{split}.json")
             cached = _read_json(path)
-            if cached is not None and upgrade_legacy_keys(
-                    cached.get("config") or {}, note=False) == fingerprints[split]:
+            if cached is not None and experiment_dict(
+                    cached.get("config") or {}, with_val=split == "val") == fingerprints[split]:
                 _store(result, split, ev, cached["result"])
                 continue
             if protocol.pretrained_only and ckpt is None:

@@ -39,6 +39,7 @@ from vidssl.data.video import (
     is_frame_folder,
     list_frame_files,
 )
+from vidssl.progress import progress as progress_bar
 
 KEEP_CONTAINER = (".mp4", ".avi", ".mkv", ".mov", ".m4v")
 GOP = 16  # keyframe interval of re-encoded videos: a seek decodes at most 15 extra frames
@@ -237,8 +238,6 @@ def prepare_tree(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     processes encode in parallel. Videos already present in ``dst`` are skipped unless
     ``overwrite``. Returns a summary; failed videos are listed, not raised.
     """
-    from vidssl.progress import progress as progress_bar
-
     if fmt not in ("video", "frames"):
         raise ValueError(f"format must be video or frames; got {fmt!r}")
     src_p, dst_p = Path(src).expanduser().resolve(), Path(dst).expanduser().resolve()

@@ -61,7 +61,7 @@ class Variant:
     """A named synthetic benchmark: its classes and its realism knobs.
 
     ``scene_bias`` (p): the probability that a video's scene (background texture family,
-    palette and scale; sprite shape family and palette) is drawn from its class's own
+    palette and scale; sprite shape family, palette and size) is drawn from its class's own
     distribution (:func:`class_scene`) instead of the shared one, as scenes and objects go with
     actions in real footage (a pool, a horse, a bow). ``camera`` (q): the probability of a
     class-independent camera motion (a pan or hand-held shake) moving the whole frame, so frame

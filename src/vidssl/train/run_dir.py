@@ -286,25 +286,45 @@ _EXECUTION_KEYS = {
 # Settings that only say which videos form the val split: only val evaluations depend on them
 # (and runs from before the val split existed, whose configs lack them, stay valid).
 _VAL_KEYS = (("data", "val_list"), ("data", "synthetic", "val_per_class"))
+# Keys added later whose default is what ran before they existed: a dict read from an older
+# folder gets them, so its finished work is still recognised. Only keys whose default
+# reproduces the old behaviour belong here (the realism knobs: -1 = the variant's value, 0 for
+# motion and direction, the only variants then); a key whose default changed what runs (such as
+# contrastive.exclude_own_video) must not be filled in.
+_ADDED_KEYS: dict[tuple[str, ...], Any] = {
+    ("data", "synthetic", "scene_bias"): -1.0,
+    ("data", "synthetic", "camera"): -1.0,
+}
+
+
+def _section(d: dict[str, Any], path: Sequence[str]) -> dict[str, Any] | None:
+    """The nested section ``d[path[0]][path[1]]...``, or None where it is missing."""
+    node: Any = d
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
 
 
 def experiment_dict(cfg: Config | dict[str, Any], drop: Sequence[str] = (),
                     with_val: bool = False) -> dict[str, Any]:
     """The config as a dict without execution-only keys (and without sections in ``drop``);
     the val split's keys only ``with_val`` (for results on val)."""
-    # a dict read from an older run folder gets today's key names, so it compares equal
+    # a dict read from an older run folder gets today's key names (and the keys added since
+    # with what ran before them), so it compares equal
     d = copy.deepcopy(cfg.to_dict() if isinstance(cfg, Config)
                       else rename_old_keys(upgrade_legacy_keys(cfg, note=False)))
+    for (*path, key), value in _ADDED_KEYS.items():
+        node = _section(d, path)
+        if node is not None:
+            node.setdefault(key, value)
     d.pop("name", None)
     for section, keys in _EXECUTION_KEYS.items():
         for k in keys:
             d.get(section, {}).pop(k, None)
     if not with_val:
         for *path, key in _VAL_KEYS:
-            node = d
-            for part in path:
-                node = node.get(part) if isinstance(node, dict) else None
-            if isinstance(node, dict):
+            node = _section(d, path)
+            if node is not None:
                 node.pop(key, None)
     for section in drop:
         d.pop(section, None)
