@@ -4,7 +4,7 @@ For each variant, on the compare files' sizes (20 train and 40 test videos per c
 seed 0), prints the test accuracy of linear probes fitted on train:
 - one frame's pixels and a random 2D CNN's features of it (`vidssl.eval.single_frame`): what
   appearance alone gives, the number the literature reports as UCF101's scene bias (a
-  single-frame ImageNet network, the two-stream paper's spatial stream: 73.0 %, chance 1 %);
+  single-frame ImageNet network, the two-stream paper's spatial stream: 72.7 %, chance 1 %);
 - random-init R3D (the demo's width 1/4) on RGB clips and on frame differences: the 3D
   baseline every compare table starts from.
 Chance is 10 % everywhere. A scene-biased variant must show the frame probes far above chance
