@@ -26,7 +26,7 @@ def _probe(p: float, kind: str = "pixels") -> float:
     cfg = dataclasses.replace(CFG, scene_bias=p)
     train = synthetic.synthetic_source(cfg, "train")
     test = synthetic.synthetic_source(cfg, "test")
-    return single_frame_probe(train, test, kind=kind)["accuracy"]
+    return single_frame_probe(train, test, kind=kind, size=16)["accuracy"]
 
 
 def test_scene_bias_measured_by_one_frame_rises_with_p():
