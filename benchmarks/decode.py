@@ -65,19 +65,20 @@ KINDS = {  # name: (codec, container suffix, width, height, pix_fmt, options, gr
 
 
 def texture(height: int, width: int, seed: int) -> np.ndarray:
-    """Smooth colour blobs (low-frequency noise, upsampled): camera-like, not static."""
+    """Smooth colour blobs (low-frequency noise, upsampled), float32 in [0, 255): camera-like,
+    not static. ``benchmarks/paper_loader.py`` makes its files from it too."""
     rng = np.random.default_rng(seed)
     cell = max(4, min(height, width) // 12)
     small = rng.integers(0, 255, (height // cell + 2, width // cell + 2, 3)).astype(np.float32)
     base = np.kron(small, np.ones((cell, cell, 1), np.float32))[:height, :width]
     for _ in range(3):
         base = (base + np.roll(base, 2, 0) + np.roll(base, 2, 1) + np.roll(base, 2, (0, 1))) / 4
-    return base.astype(np.uint8)
+    return base
 
 
 def make_video(path: Path, kind: str, frames: int, seed: int) -> None:
     codec, _, width, height, pix_fmt, options, grain = KINDS[kind]
-    base = texture(height, width, seed).astype(np.float32)
+    base = np.floor(texture(height, width, seed))  # whole levels, as these files always had
     rng = np.random.default_rng(seed + 1)
     with av.open(str(path), mode="w") as out:
         stream = out.add_stream(codec, rate=25)

@@ -64,6 +64,7 @@ from vidssl.data.video import AVVideo
 from vidssl.method.registry import build_pretext_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from decode import texture  # noqa: E402  (benchmarks/decode.py)
 from loader import loader_rate  # noqa: E402  (benchmarks/loader.py)
 
 RECIPE = Path(__file__).resolve().parents[1] / "configs" / "pretrain" / "ucf101_r2plus1d.yaml"
@@ -72,17 +73,6 @@ PARTS = ("open", "draw", "seek", "decode", "convert", "read", "to-float", "resiz
 
 
 # ------------------------------------------------------------------------------ the files
-
-
-def texture(height: int, width: int, seed: int) -> np.ndarray:
-    """Smooth colour blobs (low-frequency noise, upsampled): camera-like content."""
-    rng = np.random.default_rng(seed)
-    cell = max(4, min(height, width) // 12)
-    small = rng.integers(0, 255, (height // cell + 2, width // cell + 2, 3)).astype(np.float32)
-    base = np.kron(small, np.ones((cell, cell, 1), np.float32))[:height, :width]
-    for _ in range(3):
-        base = (base + np.roll(base, 2, 0) + np.roll(base, 2, 1) + np.roll(base, 2, (0, 1))) / 4
-    return base
 
 
 def make_ucf101_like(path: Path, seconds: float, seed: int, bframes: int) -> None:

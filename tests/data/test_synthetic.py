@@ -284,6 +284,18 @@ def test_camera_moves_the_frame_and_changes_nothing_else():
     assert not np.array_equal(still[0], moving[0])
 
 
+def test_camera_moves_the_background_with_the_actor():
+    # A turning camera shifts the whole picture, not only the sprite: away from the middle
+    # frame most pixels of the background change too.
+    cfg = SyntheticConfig(variant="motion", size=32, min_frames=24, max_frames=24)
+    changed = []
+    for label in range(4):
+        still = synthetic.make_video(dataclasses.replace(cfg, camera=0.0), "train", label, 0)
+        moving = synthetic.make_video(dataclasses.replace(cfg, camera=1.0), "train", label, 0)
+        changed.append((np.abs(still[0].astype(int) - moving[0]).max(-1) > 8).mean())
+    assert min(changed) > 0.5, changed
+
+
 def test_camera_tracks_do_not_depend_on_the_class():
     rng = np.random.default_rng
     assert np.array_equal(synthetic._camera(rng(1), 30), synthetic._camera(rng(1), 30))
