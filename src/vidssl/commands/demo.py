@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="synthetic benchmark (default: the config's, motion). "
                         + variants_help()
                         + ". With direction, horizontal flips are turned off. The demo's "
-                          "input stays frame differences, which erase most of a scene: add "
+                          "input stays frame differences, which keep about a third of a scene: add "
                           "data.input=rgb to train on what scene and real add.")
     p.add_argument("--config", default="configs/demo.yaml", metavar="FILE",
                    help="demo config (default: the one shipped with vidssl)")
